@@ -1,0 +1,255 @@
+/*
+ * caprese.h — the stable C ABI of libcaprese.
+ *
+ * Conventions (they hold for every function below):
+ *  - Every call that can fail returns a caprese_status. On failure a human-readable
+ *    message is kept per thread and returned by caprese_last_error(); it names the
+ *    argument and the problem. No C++ exception, abort() or exit() ever crosses this ABI.
+ *  - Handles are opaque. Destroy functions accept NULL. Buffers and events keep their
+ *    context's backend alive, so they may be destroyed in any order.
+ *  - Tensors are described by caprese_tensor: a data pointer in the memory space of the
+ *    context's backend (host memory for CPU, device memory for CUDA), a dtype and a
+ *    contiguous row-major shape. The data may be owned by the caller (for instance a
+ *    buffer of another runtime): Caprese never frees memory it did not allocate.
+ *  - Activations are f32. Weights may be f32, f16 or bf16; products accumulate in f32.
+ *  - A weight matrix W of a linear layer is stored [N, K] (out_features x in_features),
+ *    as in PyTorch, GGUF and safetensors checkpoints: y = x · Wᵀ.
+ *  - On the CUDA backend every op is enqueued on the context's stream (its own, or one the
+ *    caller handed in) and returns without synchronising. Errors found only on the device
+ *    (e.g. an out-of-range token id) are reported by caprese_context_synchronize().
+ */
+#ifndef CAPRESE_H
+#define CAPRESE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(CAPRESE_BUILDING_LIBRARY)
+#    define CAPRESE_API __declspec(dllexport)
+#  else
+#    define CAPRESE_API __declspec(dllimport)
+#  endif
+#else
+#  define CAPRESE_API __attribute__((visibility("default")))
+#endif
+
+#define CAPRESE_VERSION_MAJOR 0
+#define CAPRESE_VERSION_MINOR 1
+#define CAPRESE_VERSION_PATCH 0
+/* Bumped whenever a struct layout or a function signature below changes. */
+#define CAPRESE_ABI_VERSION 1
+
+#define CAPRESE_MAX_DIMS 4
+#define CAPRESE_DEVICE_NAME_SIZE 256
+
+/* ------------------------------------------------------------------ enums */
+
+typedef enum caprese_status {
+  CAPRESE_OK = 0,
+  CAPRESE_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer, bad enum value, bad scalar */
+  CAPRESE_ERROR_SHAPE = 2,            /* shapes do not fit together */
+  CAPRESE_ERROR_DTYPE = 3,            /* dtype not supported for this argument */
+  CAPRESE_ERROR_ALIGNMENT = 4,        /* pointer not aligned to its element size */
+  CAPRESE_ERROR_OUT_OF_MEMORY = 5,    /* host or device allocation failed */
+  CAPRESE_ERROR_BACKEND_UNAVAILABLE = 6, /* backend not built, cannot load, or no GPU */
+  CAPRESE_ERROR_DEVICE = 7,           /* the CUDA runtime or a kernel reported an error */
+  CAPRESE_ERROR_OUT_OF_RANGE = 8,     /* an index (token id, position) is out of range */
+  CAPRESE_ERROR_INTERNAL = 9          /* a bug in Caprese: please report it */
+} caprese_status;
+
+typedef enum caprese_dtype {
+  CAPRESE_DTYPE_F32 = 0,
+  CAPRESE_DTYPE_F16 = 1,
+  CAPRESE_DTYPE_BF16 = 2,
+  CAPRESE_DTYPE_I32 = 3
+} caprese_dtype;
+
+typedef enum caprese_backend {
+  CAPRESE_BACKEND_CPU = 0,
+  CAPRESE_BACKEND_CUDA = 1
+} caprese_backend;
+
+typedef enum caprese_activation {
+  CAPRESE_ACTIVATION_SILU = 0,      /* Llama, Qwen2 */
+  CAPRESE_ACTIVATION_GELU_TANH = 1  /* Gemma 2 */
+} caprese_activation;
+
+typedef enum caprese_rope_style {
+  /* Pairs (x[2i], x[2i+1]) rotate together: Meta / llama2.c / GGUF "original" layout. */
+  CAPRESE_ROPE_INTERLEAVED = 0,
+  /* Pairs (x[i], x[i + d/2]) rotate together: Hugging Face checkpoints. */
+  CAPRESE_ROPE_HALF_SPLIT = 1
+} caprese_rope_style;
+
+typedef enum caprese_copy_kind {
+  CAPRESE_COPY_HOST_TO_HOST = 0,
+  CAPRESE_COPY_HOST_TO_DEVICE = 1,
+  CAPRESE_COPY_DEVICE_TO_HOST = 2,
+  CAPRESE_COPY_DEVICE_TO_DEVICE = 3
+} caprese_copy_kind;
+
+/* ---------------------------------------------------------------- structs
+ * These layouts are part of the ABI; the .NET side checks size and offsets in a test. */
+
+typedef struct caprese_tensor {
+  void* data;                        /* in the context's memory space; aligned to the element size */
+  int32_t dtype;                     /* caprese_dtype */
+  int32_t ndim;                      /* 1 .. CAPRESE_MAX_DIMS */
+  int64_t shape[CAPRESE_MAX_DIMS];   /* contiguous, row-major; entries past ndim are ignored */
+} caprese_tensor;
+
+typedef struct caprese_context_options {
+  int32_t backend;      /* caprese_backend */
+  int32_t device;       /* CUDA device ordinal; ignored by the CPU backend */
+  int32_t num_threads;  /* CPU worker threads; 0 = one per hardware thread */
+  int32_t flags;        /* reserved, must be 0 */
+  void* stream;         /* CUDA: a caller's cudaStream_t to run on, or NULL for an own stream */
+} caprese_context_options;
+
+typedef struct caprese_attention_params {
+  int32_t pos0;           /* position of query row 0; row m sits at pos0 + m and sees keys 0 .. pos0 + m */
+  int32_t sliding_window; /* 0 = unlimited; else row m sees only keys > pos0 + m - sliding_window */
+  float scale;            /* multiplies q·k, usually 1/sqrt(head_dim) */
+  float softcap;          /* 0 = off; else scores become softcap * tanh(scores / softcap) (Gemma 2) */
+} caprese_attention_params;
+
+typedef struct caprese_device_info {
+  char name[CAPRESE_DEVICE_NAME_SIZE];
+  int64_t total_memory_bytes;
+  int32_t compute_major;
+  int32_t compute_minor;
+  int32_t multiprocessor_count;
+  int32_t memory_bus_width_bits;
+  int64_t memory_clock_khz;
+  int64_t l2_cache_bytes;
+} caprese_device_info;
+
+typedef struct caprese_context* caprese_context_t;
+typedef struct caprese_buffer* caprese_buffer_t;
+typedef struct caprese_event* caprese_event_t;
+
+/* ---------------------------------------------------------- library info */
+
+CAPRESE_API const char* caprese_version(void);          /* "0.1.0" */
+CAPRESE_API int32_t caprese_abi_version(void);          /* CAPRESE_ABI_VERSION of the built library */
+CAPRESE_API const char* caprese_status_string(caprese_status status);
+/* The message of the last failing call on this thread ("" if none). Owned by the library,
+ * valid until the next Caprese call on this thread fails. Never NULL. */
+CAPRESE_API const char* caprese_last_error(void);
+CAPRESE_API void caprese_clear_last_error(void);
+
+/* CAPRESE_OK if the backend can be used (CUDA: plugin loaded and at least one GPU);
+ * otherwise an error whose message says exactly why not. */
+CAPRESE_API caprese_status caprese_backend_probe(caprese_backend backend);
+CAPRESE_API caprese_status caprese_cuda_device_count(int32_t* count);
+CAPRESE_API caprese_status caprese_cuda_device_info(int32_t device, caprese_device_info* info);
+
+/* NVTX ranges around every op, for Nsight Systems. Also enabled by CAPRESE_NVTX=1. */
+CAPRESE_API caprese_status caprese_set_profiling(int32_t enabled);
+CAPRESE_API int32_t caprese_profiling_enabled(void);
+
+/* -------------------------------------------------------------- contexts */
+
+CAPRESE_API caprese_status caprese_context_create(const caprese_context_options* options,
+                                                  caprese_context_t* out);
+CAPRESE_API caprese_status caprese_context_destroy(caprese_context_t ctx);
+CAPRESE_API caprese_status caprese_context_backend(caprese_context_t ctx, int32_t* backend);
+/* CUDA: run subsequent ops on `stream` (a cudaStream_t owned by the caller; NULL = the
+ * context's own stream). The CPU backend accepts only NULL. */
+CAPRESE_API caprese_status caprese_context_set_stream(caprese_context_t ctx, void* stream);
+CAPRESE_API caprese_status caprese_context_get_stream(caprese_context_t ctx, void** stream);
+CAPRESE_API caprese_status caprese_context_synchronize(caprese_context_t ctx);
+
+/* --------------------------------------------------------------- memory */
+
+/* Device memory (CUDA) or 64-byte aligned host memory (CPU), zero-initialised. */
+CAPRESE_API caprese_status caprese_buffer_create(caprese_context_t ctx, size_t bytes,
+                                                 caprese_buffer_t* out);
+CAPRESE_API caprese_status caprese_buffer_destroy(caprese_buffer_t buffer);
+CAPRESE_API caprese_status caprese_buffer_data(caprese_buffer_t buffer, void** data);
+CAPRESE_API caprese_status caprese_buffer_size(caprese_buffer_t buffer, size_t* bytes);
+
+/* Copies on the context's stream. Host memory is ordinary pageable memory, so copies that
+ * touch the host return only when the copy is done. The CPU backend accepts every kind
+ * (all of its memory is host memory). */
+CAPRESE_API caprese_status caprese_copy(caprese_context_t ctx, void* dst, const void* src,
+                                        size_t bytes, caprese_copy_kind kind);
+CAPRESE_API caprese_status caprese_memset(caprese_context_t ctx, void* dst, int32_t value,
+                                          size_t bytes);
+
+/* --------------------------------------------------------------- events */
+
+CAPRESE_API caprese_status caprese_event_create(caprese_context_t ctx, caprese_event_t* out);
+CAPRESE_API caprese_status caprese_event_destroy(caprese_event_t event);
+CAPRESE_API caprese_status caprese_event_record(caprese_context_t ctx, caprese_event_t event);
+CAPRESE_API caprese_status caprese_event_synchronize(caprese_event_t event);
+CAPRESE_API caprese_status caprese_event_elapsed_ms(caprese_event_t start, caprese_event_t end,
+                                                    float* ms);
+
+/* ------------------------------------------------------------------ ops
+ * Shapes use M for rows (tokens), K for input features, N for output features. */
+
+/* y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  x, y, bias: f32; w: f32 | f16 | bf16. */
+CAPRESE_API caprese_status caprese_matmul(caprese_context_t ctx, const caprese_tensor* x,
+                                          const caprese_tensor* w, const caprese_tensor* bias,
+                                          caprese_tensor* y);
+
+/* y[M,D] = x / sqrt(mean(x²) + eps) * (weight_offset + w[D]).  Gemma 2 uses weight_offset 1. */
+CAPRESE_API caprese_status caprese_rmsnorm(caprese_context_t ctx, const caprese_tensor* x,
+                                           const caprese_tensor* w, float eps,
+                                           float weight_offset, caprese_tensor* y);
+
+/* In-place rotary embedding of x[M, heads, head_dim] (head_dim even); row m is at position
+ * pos0 + m. inv_freq[head_dim/2] (f32, optional) overrides theta^(-2i/head_dim), which is
+ * how Llama 3.1's frequency scaling is passed. */
+CAPRESE_API caprese_status caprese_rope(caprese_context_t ctx, caprese_tensor* x, int32_t pos0,
+                                        float theta, const caprese_tensor* inv_freq,
+                                        caprese_rope_style style);
+
+/* Causal attention of q[M, Hq, hd] over a KV cache k,v[S, Hkv, hd] (Hq % Hkv == 0: grouped
+ * query heads), whose rows 0 .. pos0 + M - 1 must be filled. out[M, Hq, hd]. All f32. */
+CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const caprese_tensor* q,
+                                             const caprese_tensor* k_cache,
+                                             const caprese_tensor* v_cache,
+                                             const caprese_attention_params* params,
+                                             caprese_tensor* out);
+
+/* out = act(gate) ⊙ up, all [M, H] f32. out may alias gate or up. */
+CAPRESE_API caprese_status caprese_gated_activation(caprese_context_t ctx,
+                                                    const caprese_tensor* gate,
+                                                    const caprese_tensor* up,
+                                                    caprese_activation act, caprese_tensor* out);
+
+/* out = a + b (same shape, f32). out may alias a or b: the residual add. */
+CAPRESE_API caprese_status caprese_add(caprese_context_t ctx, const caprese_tensor* a,
+                                       const caprese_tensor* b, caprese_tensor* out);
+
+/* Row-wise softmax of x[M, N] / temperature (temperature > 0). y may alias x. */
+CAPRESE_API caprese_status caprese_softmax(caprese_context_t ctx, const caprese_tensor* x,
+                                           float temperature, caprese_tensor* y);
+
+/* y = cap * tanh(x / cap), cap > 0 (Gemma 2 logit soft-capping). y may alias x. */
+CAPRESE_API caprese_status caprese_softcap(caprese_context_t ctx, const caprese_tensor* x,
+                                           float cap, caprese_tensor* y);
+
+/* out[m] = argmax_n x[m, n] (first index on ties). x: [M, N] f32, out: [M] i32. */
+CAPRESE_API caprese_status caprese_argmax(caprese_context_t ctx, const caprese_tensor* x,
+                                          caprese_tensor* out);
+
+/* out[m, :] = table[ids[m], :] * scale.  table [V, D] f32 | f16 | bf16, ids [M] i32, out [M, D] f32.
+ * CPU: an id outside [0, V) returns CAPRESE_ERROR_OUT_OF_RANGE. CUDA: the row is zeroed and
+ * the next caprese_context_synchronize() returns CAPRESE_ERROR_OUT_OF_RANGE. */
+CAPRESE_API caprese_status caprese_embedding(caprese_context_t ctx, const caprese_tensor* table,
+                                             const caprese_tensor* ids, float scale,
+                                             caprese_tensor* out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* CAPRESE_H */
