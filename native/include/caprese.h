@@ -133,6 +133,14 @@ typedef struct caprese_context* caprese_context_t;
 typedef struct caprese_buffer* caprese_buffer_t;
 typedef struct caprese_event* caprese_event_t;
 
+/* Identifies a struct above for caprese_struct_layout(). */
+typedef enum caprese_struct_id {
+  CAPRESE_STRUCT_TENSOR = 0,
+  CAPRESE_STRUCT_CONTEXT_OPTIONS = 1,
+  CAPRESE_STRUCT_ATTENTION_PARAMS = 2,
+  CAPRESE_STRUCT_DEVICE_INFO = 3
+} caprese_struct_id;
+
 /* ---------------------------------------------------------- library info */
 
 CAPRESE_API const char* caprese_version(void);          /* "0.1.0" */
@@ -142,6 +150,12 @@ CAPRESE_API const char* caprese_status_string(caprese_status status);
  * valid until the next Caprese call on this thread fails. Never NULL. */
 CAPRESE_API const char* caprese_last_error(void);
 CAPRESE_API void caprese_clear_last_error(void);
+
+/* Size and field offsets (declaration order) of a struct above as this library was compiled,
+ * so bindings in other languages can check their own layout. Writes at most `capacity`
+ * offsets; *field_count receives the number of fields. */
+CAPRESE_API caprese_status caprese_struct_layout(int32_t id, int64_t* size, int64_t* offsets,
+                                                 int32_t capacity, int32_t* field_count);
 
 /* CAPRESE_OK if the backend can be used (CUDA: plugin loaded and at least one GPU);
  * otherwise an error whose message says exactly why not. */

@@ -1,6 +1,8 @@
 // C ABI: backends, contexts, buffers, events, devices, profiling.
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "api/errors.h"
 #include "api/handles.h"
@@ -82,6 +84,48 @@ CAPRESE_API caprese_status caprese_cuda_device_info(int32_t device, caprese_devi
     CAPRESE_RETURN_IF_ERROR(caprese::LoadCudaPlugin(&plugin));
     char msg[1024] = {0};
     return caprese::PluginCall(plugin->device_info(device, info, msg, sizeof msg), msg);
+  });
+}
+
+CAPRESE_API caprese_status caprese_struct_layout(int32_t id, int64_t* size, int64_t* offsets,
+                                                 int32_t capacity, int32_t* field_count) {
+  return Guard([&]() -> Status {
+    if (size == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "size: NULL pointer");
+    if (field_count == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "field_count: NULL pointer");
+    if (capacity < 0 || (capacity > 0 && offsets == nullptr))
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "offsets/capacity: need a buffer for %d offsets", capacity);
+    std::vector<int64_t> fields;
+    switch (id) {
+      case CAPRESE_STRUCT_TENSOR:
+        *size = sizeof(caprese_tensor);
+        fields = {offsetof(caprese_tensor, data), offsetof(caprese_tensor, dtype),
+                  offsetof(caprese_tensor, ndim), offsetof(caprese_tensor, shape)};
+        break;
+      case CAPRESE_STRUCT_CONTEXT_OPTIONS:
+        *size = sizeof(caprese_context_options);
+        fields = {offsetof(caprese_context_options, backend), offsetof(caprese_context_options, device),
+                  offsetof(caprese_context_options, num_threads), offsetof(caprese_context_options, flags),
+                  offsetof(caprese_context_options, stream)};
+        break;
+      case CAPRESE_STRUCT_ATTENTION_PARAMS:
+        *size = sizeof(caprese_attention_params);
+        fields = {offsetof(caprese_attention_params, pos0), offsetof(caprese_attention_params, sliding_window),
+                  offsetof(caprese_attention_params, scale), offsetof(caprese_attention_params, softcap)};
+        break;
+      case CAPRESE_STRUCT_DEVICE_INFO:
+        *size = sizeof(caprese_device_info);
+        fields = {offsetof(caprese_device_info, name), offsetof(caprese_device_info, total_memory_bytes),
+                  offsetof(caprese_device_info, compute_major), offsetof(caprese_device_info, compute_minor),
+                  offsetof(caprese_device_info, multiprocessor_count),
+                  offsetof(caprese_device_info, memory_bus_width_bits),
+                  offsetof(caprese_device_info, memory_clock_khz), offsetof(caprese_device_info, l2_cache_bytes)};
+        break;
+      default:
+        return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "id: unknown struct id %d", id);
+    }
+    *field_count = static_cast<int32_t>(fields.size());
+    for (int32_t i = 0; i < capacity && i < *field_count; ++i) offsets[i] = fields[i];
+    return Status::Ok();
   });
 }
 
