@@ -14,6 +14,8 @@
  *  - Activations are f32. Weights may be f32, f16 or bf16; products accumulate in f32.
  *  - A weight matrix W of a linear layer is stored [N, K] (out_features x in_features),
  *    as in PyTorch, GGUF and safetensors checkpoints: y = x · Wᵀ.
+ *  - Enum arguments are passed as int32_t (values of the named enum), so an out-of-range value
+ *    from another language is a checked error rather than undefined behaviour in C++.
  *  - On the CUDA backend every op is enqueued on the context's stream (its own, or one the
  *    caller handed in) and returns without synchronising. Errors found only on the device
  *    (e.g. an out-of-range token id) are reported by caprese_context_synchronize().
@@ -145,7 +147,7 @@ typedef enum caprese_struct_id {
 
 CAPRESE_API const char* caprese_version(void);          /* "0.1.0" */
 CAPRESE_API int32_t caprese_abi_version(void);          /* CAPRESE_ABI_VERSION of the built library */
-CAPRESE_API const char* caprese_status_string(caprese_status status);
+CAPRESE_API const char* caprese_status_string(int32_t status /* caprese_status */);
 /* The message of the last failing call on this thread ("" if none). Owned by the library,
  * valid until the next Caprese call on this thread fails. Never NULL. */
 CAPRESE_API const char* caprese_last_error(void);
@@ -159,7 +161,7 @@ CAPRESE_API caprese_status caprese_struct_layout(int32_t id, int64_t* size, int6
 
 /* CAPRESE_OK if the backend can be used (CUDA: plugin loaded and at least one GPU);
  * otherwise an error whose message says exactly why not. */
-CAPRESE_API caprese_status caprese_backend_probe(caprese_backend backend);
+CAPRESE_API caprese_status caprese_backend_probe(int32_t backend /* caprese_backend */);
 CAPRESE_API caprese_status caprese_cuda_device_count(int32_t* count);
 CAPRESE_API caprese_status caprese_cuda_device_info(int32_t device, caprese_device_info* info);
 
@@ -192,7 +194,8 @@ CAPRESE_API caprese_status caprese_buffer_size(caprese_buffer_t buffer, size_t* 
  * touch the host return only when the copy is done. The CPU backend accepts every kind
  * (all of its memory is host memory). */
 CAPRESE_API caprese_status caprese_copy(caprese_context_t ctx, void* dst, const void* src,
-                                        size_t bytes, caprese_copy_kind kind);
+                                        size_t bytes,
+                                        int32_t kind /* caprese_copy_kind */);
 CAPRESE_API caprese_status caprese_memset(caprese_context_t ctx, void* dst, int32_t value,
                                           size_t bytes);
 
@@ -223,7 +226,7 @@ CAPRESE_API caprese_status caprese_rmsnorm(caprese_context_t ctx, const caprese_
  * how Llama 3.1's frequency scaling is passed. */
 CAPRESE_API caprese_status caprese_rope(caprese_context_t ctx, caprese_tensor* x, int32_t pos0,
                                         float theta, const caprese_tensor* inv_freq,
-                                        caprese_rope_style style);
+                                        int32_t style /* caprese_rope_style */);
 
 /* Causal attention of q[M, Hq, hd] over a KV cache k,v[S, Hkv, hd] (Hq % Hkv == 0: grouped
  * query heads), whose rows 0 .. pos0 + M - 1 must be filled. out[M, Hq, hd]. All f32. */
@@ -237,7 +240,8 @@ CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const capres
 CAPRESE_API caprese_status caprese_gated_activation(caprese_context_t ctx,
                                                     const caprese_tensor* gate,
                                                     const caprese_tensor* up,
-                                                    caprese_activation act, caprese_tensor* out);
+                                                    int32_t act /* caprese_activation */,
+                                                    caprese_tensor* out);
 
 /* out = a + b (same shape, f32). out may alias a or b: the residual add. */
 CAPRESE_API caprese_status caprese_add(caprese_context_t ctx, const caprese_tensor* a,

@@ -45,7 +45,7 @@ Status CreateCudaBackend(int32_t device, void* stream, std::unique_ptr<Backend>*
 
 extern "C" {
 
-CAPRESE_API caprese_status caprese_backend_probe(caprese_backend backend) {
+CAPRESE_API caprese_status caprese_backend_probe(int32_t backend) {
   return Guard([&]() -> Status {
     switch (backend) {
       case CAPRESE_BACKEND_CPU:
@@ -61,7 +61,7 @@ CAPRESE_API caprese_status caprese_backend_probe(caprese_backend backend) {
         return Status::Ok();
       }
     }
-    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "backend: unknown value %d", static_cast<int>(backend));
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "backend: unknown value %d", backend);
   });
 }
 
@@ -264,16 +264,16 @@ CAPRESE_API caprese_status caprese_buffer_size(caprese_buffer_t buffer, size_t* 
 }
 
 CAPRESE_API caprese_status caprese_copy(caprese_context_t ctx, void* dst, const void* src,
-                                        size_t bytes, caprese_copy_kind kind) {
+                                        size_t bytes, int32_t kind) {
   return Guard([&]() -> Status {
     CAPRESE_CHECK_CTX(ctx);
     if (bytes == 0) return Status::Ok();
     if (dst == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "dst: NULL pointer");
     if (src == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "src: NULL pointer");
     if (kind < CAPRESE_COPY_HOST_TO_HOST || kind > CAPRESE_COPY_DEVICE_TO_DEVICE)
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "kind: unknown copy kind %d", static_cast<int>(kind));
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "kind: unknown copy kind %d", kind);
     caprese::NvtxRange range("caprese_copy");
-    return ctx->backend->Copy(dst, src, bytes, kind);
+    return ctx->backend->Copy(dst, src, bytes, static_cast<caprese_copy_kind>(kind));
   });
 }
 

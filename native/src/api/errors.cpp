@@ -26,8 +26,8 @@ CAPRESE_API const char* caprese_last_error(void) { return caprese::t_last_error.
 
 CAPRESE_API void caprese_clear_last_error(void) { caprese::t_last_error.clear(); }
 
-CAPRESE_API const char* caprese_status_string(caprese_status status) {
-  switch (status) {
+CAPRESE_API const char* caprese_status_string(int32_t status) {
+  switch (status) {  // an int: values outside the enum reach the fallback below
     case CAPRESE_OK: return "ok";
     case CAPRESE_ERROR_INVALID_ARGUMENT: return "invalid argument";
     case CAPRESE_ERROR_SHAPE: return "shape mismatch";

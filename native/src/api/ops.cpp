@@ -83,14 +83,14 @@ CAPRESE_API caprese_status caprese_rmsnorm(caprese_context_t ctx, const caprese_
 
 CAPRESE_API caprese_status caprese_rope(caprese_context_t ctx, caprese_tensor* x, int32_t pos0,
                                         float theta, const caprese_tensor* inv_freq,
-                                        caprese_rope_style style) {
+                                        int32_t style) {
   return RunOp(ctx, "caprese_rope", [&](Backend& be) -> Status {
     CAPRESE_RETURN_IF_ERROR(CheckTensor("x", x, 3, kF32));
     int64_t hd = x->shape[2];
     if (hd % 2 != 0) return Fail(CAPRESE_ERROR_SHAPE, "rope: head_dim must be even (got %lld)", (long long)hd);
     if (pos0 < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "pos0: must be >= 0 (got %d)", pos0);
     if (style != CAPRESE_ROPE_INTERLEAVED && style != CAPRESE_ROPE_HALF_SPLIT)
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "style: unknown rope style %d", static_cast<int>(style));
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "style: unknown rope style %d", style);
     if (inv_freq != nullptr) {
       CAPRESE_RETURN_IF_ERROR(CheckTensor("inv_freq", inv_freq, 1, kF32));
       if (inv_freq->shape[0] != hd / 2)
@@ -99,7 +99,7 @@ CAPRESE_API caprese_status caprese_rope(caprese_context_t ctx, caprese_tensor* x
       return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "theta: must be a finite value > 0 (got %g)", theta);
     }
     RopeArgs a{static_cast<float*>(x->data), inv_freq ? static_cast<const float*>(inv_freq->data) : nullptr,
-               x->shape[0], x->shape[1], hd, pos0, theta, style};
+               x->shape[0], x->shape[1], hd, pos0, theta, static_cast<caprese_rope_style>(style)};
     return be.Rope(a);
   });
 }
@@ -145,7 +145,7 @@ CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const capres
 CAPRESE_API caprese_status caprese_gated_activation(caprese_context_t ctx,
                                                     const caprese_tensor* gate,
                                                     const caprese_tensor* up,
-                                                    caprese_activation act, caprese_tensor* out) {
+                                                    int32_t act, caprese_tensor* out) {
   return RunOp(ctx, "caprese_gated_activation", [&](Backend& be) -> Status {
     CAPRESE_RETURN_IF_ERROR(CheckTensor("gate", gate, 0, kF32));
     CAPRESE_RETURN_IF_ERROR(CheckTensor("up", up, 0, kF32));
@@ -153,9 +153,9 @@ CAPRESE_API caprese_status caprese_gated_activation(caprese_context_t ctx,
     if (!SameShape(*gate, *up)) return ShapeMismatch("gated_activation: up must match gate", *up, "up", *gate, "gate");
     if (!SameShape(*gate, *out)) return ShapeMismatch("gated_activation: out must match gate", *out, "out", *gate, "gate");
     if (act != CAPRESE_ACTIVATION_SILU && act != CAPRESE_ACTIVATION_GELU_TANH)
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "act: unknown activation %d", static_cast<int>(act));
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "act: unknown activation %d", act);
     GatedActivationArgs a{static_cast<const float*>(gate->data), static_cast<const float*>(up->data),
-                          static_cast<float*>(out->data), NumElements(*gate), act};
+                          static_cast<float*>(out->data), NumElements(*gate), static_cast<caprese_activation>(act)};
     return be.GatedActivation(a);
   });
 }

@@ -1,0 +1,71 @@
+// The CPU backend: host memory, a thread pool, and one file per op (matmul.cpp, ...).
+// Arguments arrive validated by the API layer; ops only compute.
+#pragma once
+
+#include <memory>
+
+#include "core/backend.h"
+#include "cpu/thread_pool.h"
+
+namespace caprese {
+namespace cpu {
+
+// The op implementations, each in its own file.
+Status Matmul(ThreadPool& pool, const MatmulArgs& a);
+Status RmsNorm(ThreadPool& pool, const RmsNormArgs& a);
+Status Rope(ThreadPool& pool, const RopeArgs& a);
+Status Attention(ThreadPool& pool, const AttentionArgs& a);
+Status GatedActivation(ThreadPool& pool, const GatedActivationArgs& a);
+Status Add(ThreadPool& pool, const AddArgs& a);
+Status Softmax(ThreadPool& pool, const SoftmaxArgs& a);
+Status Softcap(ThreadPool& pool, const SoftcapArgs& a);
+Status Argmax(ThreadPool& pool, const ArgmaxArgs& a);
+Status Embedding(ThreadPool& pool, const EmbeddingArgs& a);
+
+// Elementwise ops split into chunks of this many elements: below it threads cost more
+// than they save.
+constexpr int64_t kElementwiseGrain = 1 << 15;
+
+// True when the AVX2+FMA+F16C kernels may run: the CPU has them and the environment does not
+// set CAPRESE_CPU_SIMD=0 (which forces the portable scalar kernels, so tests cover them).
+bool UseAvx2();
+
+}  // namespace cpu
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int num_threads) : pool_(num_threads) {}
+
+  caprese_backend kind() const override { return CAPRESE_BACKEND_CPU; }
+  const char* name() const override { return "cpu"; }
+
+  Status Allocate(size_t bytes, void** out) override;
+  void Free(void* ptr) noexcept override;
+  Status Copy(void* dst, const void* src, size_t bytes, caprese_copy_kind kind) override;
+  Status Memset(void* dst, int value, size_t bytes) override;
+
+  Status SetStream(void* stream) override;
+  void* GetStream() const override { return nullptr; }
+  Status Synchronize() override { return Status::Ok(); }  // every op is done when it returns
+
+  Status CreateEvent(std::unique_ptr<BackendEvent>* out) override;
+  Status RecordEvent(BackendEvent* event) override;
+  Status SynchronizeEvent(BackendEvent* event) override { return Status::Ok(); }
+  Status ElapsedMs(BackendEvent* start, BackendEvent* end, float* ms) override;
+
+  Status Matmul(const MatmulArgs& a) override { return cpu::Matmul(pool_, a); }
+  Status RmsNorm(const RmsNormArgs& a) override { return cpu::RmsNorm(pool_, a); }
+  Status Rope(const RopeArgs& a) override { return cpu::Rope(pool_, a); }
+  Status Attention(const AttentionArgs& a) override { return cpu::Attention(pool_, a); }
+  Status GatedActivation(const GatedActivationArgs& a) override { return cpu::GatedActivation(pool_, a); }
+  Status Add(const AddArgs& a) override { return cpu::Add(pool_, a); }
+  Status Softmax(const SoftmaxArgs& a) override { return cpu::Softmax(pool_, a); }
+  Status Softcap(const SoftcapArgs& a) override { return cpu::Softcap(pool_, a); }
+  Status Argmax(const ArgmaxArgs& a) override { return cpu::Argmax(pool_, a); }
+  Status Embedding(const EmbeddingArgs& a) override { return cpu::Embedding(pool_, a); }
+
+ private:
+  ThreadPool pool_;
+};
+
+}  // namespace caprese
