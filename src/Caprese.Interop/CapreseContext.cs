@@ -1,0 +1,318 @@
+using Caprese.Interop.Native;
+
+namespace Caprese.Interop;
+
+/// <summary>
+/// A compute context on one backend (the CPU, or one CUDA device and stream). Ops are
+/// enqueued on the context's stream; on CUDA they return before the work is done, and errors
+/// found only on the device surface at <see cref="Synchronize"/>. A context is not meant to
+/// be used from several threads at once.
+/// </summary>
+public sealed unsafe class CapreseContext : IDisposable
+{
+    private readonly ContextHandle _handle;
+
+    private CapreseContext(ContextHandle handle, BackendKind backend)
+    {
+        _handle = handle;
+        Backend = backend;
+    }
+
+    /// <summary>
+    /// Creates a context. Asking for <see cref="BackendKind.Cuda"/> where CUDA cannot be used
+    /// throws <see cref="CapreseBackendUnavailableException"/> with the native reason: there is
+    /// never a silent fallback to the CPU.
+    /// </summary>
+    /// <param name="backend">The backend.</param>
+    /// <param name="device">CUDA device ordinal (ignored by the CPU backend).</param>
+    /// <param name="numThreads">CPU worker threads; 0 = one per hardware thread.</param>
+    /// <param name="stream">CUDA: a caller-owned cudaStream_t to run on; 0 = the context's own stream.</param>
+    public static CapreseContext Create(BackendKind backend, int device = 0, int numThreads = 0, nint stream = 0)
+    {
+        var options = new NativeContextOptions
+        {
+            Backend = (int)backend,
+            Device = device,
+            NumThreads = numThreads,
+            Flags = 0,
+            Stream = stream,
+        };
+        nint raw = 0;
+        CapreseStatus status = NativeMethods.caprese_context_create(&options, &raw);
+        var handle = new ContextHandle();
+        handle.Set(raw); // owned even on the (never expected) failure-with-handle path
+        if (status != CapreseStatus.Ok)
+        {
+            string message = NativeMethods.PtrToString(NativeMethods.caprese_last_error());
+            handle.Dispose();
+            throw CapreseException.Create(status, "caprese_context_create", message);
+        }
+        int actual;
+        using (var lease = handle.Borrow())
+            CapreseException.Check(NativeMethods.caprese_context_backend(lease.Value, &actual), "caprese_context_backend");
+        if (actual != (int)backend)
+        {
+            handle.Dispose();
+            throw new CapreseBackendUnavailableException("caprese_context_create",
+                $"asked for the {backend} backend but the library created {(BackendKind)actual}; refusing to fall back");
+        }
+        return new CapreseContext(handle, backend);
+    }
+
+    /// <summary>The backend this context runs on.</summary>
+    public BackendKind Backend { get; }
+
+    /// <summary>The native handle (for advanced interop; owned by this context).</summary>
+    public ContextHandle Handle => _handle;
+
+    /// <summary>Whether <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed => _handle.IsClosed;
+
+    /// <summary>
+    /// The cudaStream_t ops run on. Set a caller-owned stream to interleave with another runtime;
+    /// set 0 to return to the context's own stream. The CPU backend accepts only 0.
+    /// </summary>
+    public nint Stream
+    {
+        get
+        {
+            using var h = Borrow();
+            nint stream;
+            CapreseException.Check(NativeMethods.caprese_context_get_stream(h.Value, &stream), "caprese_context_get_stream");
+            return stream;
+        }
+        set
+        {
+            using var h = Borrow();
+            CapreseException.Check(NativeMethods.caprese_context_set_stream(h.Value, value), "caprese_context_set_stream");
+        }
+    }
+
+    /// <summary>Waits for all queued work; reports device-side errors (e.g. out-of-range token ids on CUDA).</summary>
+    public void Synchronize()
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_context_synchronize(h.Value), "caprese_context_synchronize");
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    /// <summary>Allocates <paramref name="bytes"/> zeroed bytes in the backend's memory.</summary>
+    public DeviceBuffer Allocate(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
+        return AllocateCore(bytes, null, null);
+    }
+
+    /// <summary>Allocates a zeroed tensor; <see cref="DeviceBuffer.Tensor"/> describes it.</summary>
+    public DeviceBuffer Allocate(DType dtype, params long[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        TensorDesc t = TensorDesc.Create(0, dtype, shape);
+        return AllocateCore(t.ByteSize, dtype, (long[])shape.Clone());
+    }
+
+    /// <summary>Allocates a tensor and copies <paramref name="data"/> into it (its byte size must match).</summary>
+    public DeviceBuffer Upload<T>(ReadOnlySpan<T> data, DType dtype, params long[] shape) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        TensorDesc t = TensorDesc.Create(0, dtype, shape);
+        long dataBytes = (long)data.Length * sizeof(T);
+        if (dataBytes != t.ByteSize)
+            throw new ArgumentException(
+                $"{data.Length} x {typeof(T).Name} = {dataBytes} bytes, but {dtype}{TensorDesc.Format(shape)} needs {t.ByteSize} bytes.",
+                nameof(data));
+        DeviceBuffer buffer = AllocateCore(t.ByteSize, dtype, (long[])shape.Clone());
+        try
+        {
+            buffer.CopyFrom(data);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    private DeviceBuffer AllocateCore(long bytes, DType? dtype, long[]? shape)
+    {
+        using var h = Borrow();
+        nint raw = 0;
+        CapreseStatus status = NativeMethods.caprese_buffer_create(h.Value, (nuint)bytes, &raw);
+        var handle = new BufferHandle();
+        handle.Set(raw);
+        if (status != CapreseStatus.Ok)
+        {
+            string message = NativeMethods.PtrToString(NativeMethods.caprese_last_error());
+            handle.Dispose();
+            throw CapreseException.Create(status, "caprese_buffer_create", message);
+        }
+        nint data;
+        CapreseException.Check(NativeMethods.caprese_buffer_data(raw, &data), "caprese_buffer_data");
+        return new DeviceBuffer(this, handle, data, bytes, dtype, shape);
+    }
+
+    /// <summary>Copies <paramref name="bytes"/> bytes between raw pointers on the context's stream.</summary>
+    public void Copy(nint dst, nint src, long bytes, CopyKind kind)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_copy(h.Value, dst, src, (nuint)bytes, (int)kind), "caprese_copy");
+    }
+
+    /// <summary>Sets <paramref name="bytes"/> bytes at <paramref name="dst"/> to <paramref name="value"/>.</summary>
+    public void Memset(nint dst, int value, long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_memset(h.Value, dst, value, (nuint)bytes), "caprese_memset");
+    }
+
+    /// <summary>The copy kind from host memory into this backend's memory.</summary>
+    internal CopyKind HostToBackend => Backend == BackendKind.Cuda ? CopyKind.HostToDevice : CopyKind.HostToHost;
+
+    /// <summary>The copy kind from this backend's memory to host memory.</summary>
+    internal CopyKind BackendToHost => Backend == BackendKind.Cuda ? CopyKind.DeviceToHost : CopyKind.HostToHost;
+
+    // ------------------------------------------------------------------ events
+
+    /// <summary>Creates a timing event.</summary>
+    public CapreseEvent CreateEvent()
+    {
+        using var h = Borrow();
+        nint raw = 0;
+        CapreseStatus status = NativeMethods.caprese_event_create(h.Value, &raw);
+        var handle = new EventHandle();
+        handle.Set(raw);
+        if (status != CapreseStatus.Ok)
+        {
+            string message = NativeMethods.PtrToString(NativeMethods.caprese_last_error());
+            handle.Dispose();
+            throw CapreseException.Create(status, "caprese_event_create", message);
+        }
+        return new CapreseEvent(handle);
+    }
+
+    /// <summary>Records <paramref name="e"/> on the context's stream.</summary>
+    public void Record(CapreseEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        using var h = Borrow();
+        using var ev = e.Borrow();
+        CapreseException.Check(NativeMethods.caprese_event_record(h.Value, ev.Value), "caprese_event_record");
+    }
+
+    /// <summary>Milliseconds between two recorded events (waits for <paramref name="end"/>).</summary>
+    public static float ElapsedMilliseconds(CapreseEvent start, CapreseEvent end)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(end);
+        using var s = start.Borrow();
+        using var e = end.Borrow();
+        float ms;
+        CapreseException.Check(NativeMethods.caprese_event_elapsed_ms(s.Value, e.Value, &ms), "caprese_event_elapsed_ms");
+        return ms;
+    }
+
+    // ------------------------------------------------------------------ ops
+
+    /// <summary>y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]). x, y, bias f32; w f32, f16 or bf16.</summary>
+    public void Matmul(TensorDesc x, TensorDesc w, TensorDesc? bias, TensorDesc y)
+    {
+        using var h = Borrow();
+        TensorDesc b = bias.GetValueOrDefault();
+        CapreseException.Check(NativeMethods.caprese_matmul(h.Value, &x, &w, bias.HasValue ? &b : null, &y), "caprese_matmul");
+    }
+
+    /// <summary>y[M,N] = x[M,K] · w[N,K]ᵀ.</summary>
+    public void Matmul(TensorDesc x, TensorDesc w, TensorDesc y) => Matmul(x, w, null, y);
+
+    /// <summary>y = x / sqrt(mean(x²) + eps) * (weightOffset + w), row-wise. Gemma 2 uses weightOffset 1.</summary>
+    public void RmsNorm(TensorDesc x, TensorDesc w, float eps, float weightOffset, TensorDesc y)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_rmsnorm(h.Value, &x, &w, eps, weightOffset, &y), "caprese_rmsnorm");
+    }
+
+    /// <summary>
+    /// In-place rotary embedding of x[M, heads, head_dim]; row m is at position pos0 + m.
+    /// <paramref name="invFreq"/> [head_dim/2] overrides theta^(-2i/head_dim) (Llama 3.1 scaling).
+    /// </summary>
+    public void Rope(TensorDesc x, int pos0, float theta, TensorDesc? invFreq, RopeStyle style)
+    {
+        using var h = Borrow();
+        TensorDesc f = invFreq.GetValueOrDefault();
+        CapreseException.Check(NativeMethods.caprese_rope(h.Value, &x, pos0, theta, invFreq.HasValue ? &f : null, (int)style), "caprese_rope");
+    }
+
+    /// <summary>
+    /// Causal attention of q[M, Hq, hd] over the KV cache k, v[S, Hkv, hd] (rows 0 .. Pos0 + M - 1
+    /// filled; Hq a multiple of Hkv) into output[M, Hq, hd]. All f32.
+    /// </summary>
+    public void Attention(TensorDesc q, TensorDesc kCache, TensorDesc vCache, AttentionParams p, TensorDesc output)
+    {
+        using var h = Borrow();
+        NativeAttentionParams np = p.ToNative();
+        CapreseException.Check(NativeMethods.caprese_attention(h.Value, &q, &kCache, &vCache, &np, &output), "caprese_attention");
+    }
+
+    /// <summary>output = act(gate) ⊙ up, all [M, H] f32; output may alias gate or up.</summary>
+    public void GatedActivation(TensorDesc gate, TensorDesc up, Activation act, TensorDesc output)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_gated_activation(h.Value, &gate, &up, (int)act, &output), "caprese_gated_activation");
+    }
+
+    /// <summary>output = a + b (same shape, f32); output may alias a or b.</summary>
+    public void Add(TensorDesc a, TensorDesc b, TensorDesc output)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_add(h.Value, &a, &b, &output), "caprese_add");
+    }
+
+    /// <summary>Row-wise softmax of x[M, N] / temperature; y may alias x.</summary>
+    public void Softmax(TensorDesc x, float temperature, TensorDesc y)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_softmax(h.Value, &x, temperature, &y), "caprese_softmax");
+    }
+
+    /// <summary>y = cap * tanh(x / cap) (Gemma 2 logit soft-capping); y may alias x.</summary>
+    public void Softcap(TensorDesc x, float cap, TensorDesc y)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_softcap(h.Value, &x, cap, &y), "caprese_softcap");
+    }
+
+    /// <summary>output[m] = argmax over n of x[m, n] (first index on ties); output is [M] i32.</summary>
+    public void Argmax(TensorDesc x, TensorDesc output)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_argmax(h.Value, &x, &output), "caprese_argmax");
+    }
+
+    /// <summary>output[m, :] = table[ids[m], :] * scale. table [V, D] f32/f16/bf16, ids [M] i32, output [M, D] f32.</summary>
+    public void Embedding(TensorDesc table, TensorDesc ids, float scale, TensorDesc output)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_embedding(h.Value, &table, &ids, scale, &output), "caprese_embedding");
+    }
+
+    // ------------------------------------------------------------------ lifetime
+
+    internal CapreseSafeHandle.Lease Borrow()
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        return _handle.Borrow();
+    }
+
+    /// <summary>
+    /// Destroys the context. Buffers and events it created stay valid to dispose (the native
+    /// backend lives until the last of them is gone) but can no longer be copied to or from.
+    /// </summary>
+    public void Dispose() => _handle.Dispose();
+
+    /// <inheritdoc />
+    public override string ToString() => $"CapreseContext({Backend}{(IsDisposed ? ", disposed" : "")})";
+}
