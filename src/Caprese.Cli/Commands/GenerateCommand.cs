@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Globalization;
+using Caprese.Interop;
+using Caprese.Models;
+using Caprese.Models.Generation;
+using Caprese.Models.Loading;
+
+namespace Caprese.Cli.Commands;
+
+/// <summary>`caprese generate`: streams a continuation of the prompt, then one line of statistics.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "llama2.c checkpoint (.bin) with its tokenizer beside it; default: the embedded stories260K" };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue", DefaultValueFactory = _ => "Once upon a time" };
+        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda (cuda never falls back to cpu)", DefaultValueFactory = _ => "cpu" };
+        backend.AcceptOnlyFromAmong("cpu", "cuda");
+        var weights = new Option<string>("--weights") { Description = "Storage type of the weight matrices: f32, f16 or bf16", DefaultValueFactory = _ => "f32" };
+        weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 256 };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "Sample among the K most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens holding probability P (1 = off)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int?>("--seed", "-s") { Description = "Random seed for sampling" };
+        var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
+
+        maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be >= 0"); });
+        temperature.Validators.Add(r => { float t = r.GetValueOrDefault<float>(); if (!(t >= 0) || float.IsInfinity(t)) r.AddError("--temperature must be a finite value >= 0"); });
+        topK.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--top-k must be >= 0"); });
+        topP.Validators.Add(r => { float p = r.GetValueOrDefault<float>(); if (!(p > 0 && p <= 1)) r.AddError("--top-p must be in (0, 1]"); });
+        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be >= 0"); });
+
+        var command = new Command("generate", "Generate text from a prompt")
+        {
+            model, prompt, backend, weights, maxTokens, temperature, topK, topP, seed, threads,
+        };
+        command.SetAction((parse, ct) => RunAsync(new Request(
+            parse.GetValue(model) ?? DefaultModel.Path,
+            parse.GetValue(prompt)!,
+            parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu,
+            parse.GetValue(weights) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 },
+            parse.GetValue(threads),
+            new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed))), ct));
+        return command;
+    }
+
+    private sealed record Request(string ModelPath, string Prompt, BackendKind Backend, DType Weights, int Threads, GenerationOptions Options);
+
+    private static async Task<int> RunAsync(Request request, CancellationToken ct)
+    {
+        var stderr = Console.Error;
+        if (!CapreseLibrary.IsBackendAvailable(request.Backend, out string reason))
+        {
+            await stderr.WriteLineAsync($"error: {reason}");
+            return ExitCodes.BackendUnavailable;
+        }
+
+        LoadedModel loaded;
+        try
+        {
+            loaded = await ModelLoader.LoadAsync(request.ModelPath, new ModelLoadOptions(request.Backend, WeightType: request.Weights, NumThreads: request.Threads), ct);
+        }
+        catch (Exception ex) when (ex is ModelFormatException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"error: {ex.Message}");
+            return ExitCodes.BadModel;
+        }
+        catch (CapreseBackendUnavailableException ex)
+        {
+            await stderr.WriteLineAsync($"error: {ex.NativeMessage}");
+            return ExitCodes.BackendUnavailable;
+        }
+
+        using (loaded)
+        {
+            var stdout = Console.Out;
+            try
+            {
+                await stdout.WriteAsync(request.Prompt);
+                await foreach (var piece in loaded.Generator.GenerateAsync(request.Prompt, request.Options, ct))
+                {
+                    await stdout.WriteAsync(piece);
+                    await stdout.FlushAsync(ct);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                await stdout.WriteLineAsync();
+                await stderr.WriteLineAsync("cancelled");
+                return ExitCodes.Cancelled;
+            }
+            catch (ArgumentException ex)
+            {
+                await stdout.WriteLineAsync();
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return ExitCodes.BadArguments;
+            }
+
+            var s = loaded.Generator.LastStats!;
+            await stdout.WriteLineAsync();
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Weights.ToString().ToLowerInvariant()}, stop: {s.StopReason}]"));
+            return ExitCodes.Ok;
+        }
+    }
+
+    private static string Name(BackendKind backend) => backend.ToString().ToLowerInvariant();
+}

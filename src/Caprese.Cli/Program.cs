@@ -1,0 +1,12 @@
+using System.CommandLine;
+using System.Text;
+using Caprese.Cli.Commands;
+
+Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
+
+var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
+{
+    GenerateCommand.Create(),
+    InfoCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,22 @@
+namespace Caprese.Models.Generation;
+
+/// <summary>How to generate. Temperature 0 means greedy (argmax) decoding; TopK 0 and TopP 1 disable those filters.</summary>
+public sealed record GenerationOptions(
+    int MaxTokens = 256,
+    float Temperature = 0f,
+    int TopK = 0,
+    float TopP = 1f,
+    int? Seed = null)
+{
+    public void Validate()
+    {
+        if (MaxTokens < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "must be >= 0");
+        if (!(Temperature >= 0f) || float.IsInfinity(Temperature))
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be a finite value >= 0");
+        if (TopK < 0)
+            throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "must be >= 0 (0 = off)");
+        if (!(TopP > 0f && TopP <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "must be in (0, 1] (1 = off)");
+    }
+}

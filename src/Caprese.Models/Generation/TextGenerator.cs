@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Caprese.Models.Llama;
+using Caprese.Models.Tokenization;
+
+namespace Caprese.Models.Generation;
+
+/// <summary>
+/// Prompt in, text out: tokenizes (with BOS), prefills the prompt in one batched pass, then
+/// decodes token by token until EOS, the token budget or the context end. One generation at
+/// a time per instance: the model has a single KV cache.
+/// </summary>
+public sealed class TextGenerator
+{
+    private readonly LlamaModel _model;
+    private readonly SentencePieceBpeTokenizer _tokenizer;
+
+    public TextGenerator(LlamaModel model, SentencePieceBpeTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (tokenizer.VocabSize > model.Config.Vocab)
+            throw new ArgumentException($"tokenizer has {tokenizer.VocabSize} tokens, the model only {model.Config.Vocab}", nameof(tokenizer));
+        _model = model;
+        _tokenizer = tokenizer;
+    }
+
+    /// <summary>Statistics of the last generation that ran to its end (streaming or one-shot).</summary>
+    public GenerationStats? LastStats { get; private set; }
+
+    /// <summary>Streams the generated text (the prompt is not repeated) as soon as each piece is complete.</summary>
+    public async IAsyncEnumerable<string> GenerateAsync(string prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await Task.Yield(); // the caller gets control back before the first (possibly long) prefill
+        var run = new Run();
+        foreach (var piece in Steps(prompt, options, run, cancellationToken))
+        {
+            if (piece.Length > 0)
+                yield return piece;
+        }
+        LastStats = run.Stats;
+    }
+
+    /// <summary>Generates to the end and returns text, token ids and timing.</summary>
+    public GenerationResult Generate(string prompt, GenerationOptions options, CancellationToken cancellationToken = default)
+    {
+        var run = new Run();
+        var text = new StringBuilder();
+        foreach (var piece in Steps(prompt, options, run, cancellationToken))
+            text.Append(piece);
+        LastStats = run.Stats;
+        return new GenerationResult(text.ToString(), run.PromptTokens, run.Generated, run.Stats!);
+    }
+
+    private IEnumerable<string> Steps(string prompt, GenerationOptions options, Run run, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        var sampler = new Sampler(options);
+        int[] promptIds = _tokenizer.Encode(prompt, addBos: true);
+        int maxSeq = _model.Config.MaxSeqLen;
+        if (promptIds.Length >= maxSeq)
+            throw new ArgumentException($"the prompt has {promptIds.Length} tokens; the model's context holds {maxSeq}", nameof(prompt));
+        run.PromptTokens = promptIds;
+        ct.ThrowIfCancellationRequested();
+
+        var logits = sampler.IsGreedy ? null : new float[_model.Config.Vocab];
+        var clock = Stopwatch.StartNew();
+        int next = NextToken(sampler, logits, () => _model.PrefillArgmax(promptIds, 0), l => _model.Prefill(promptIds, 0, l));
+        double prefillMs = clock.Elapsed.TotalMilliseconds;
+
+        var decoder = _tokenizer.CreateDecoder(previousToken: promptIds[^1]);
+        int pos = promptIds.Length;
+        double decodeMs = 0;
+        int steps = 0;
+        StopReason reason = StopReason.MaxTokens;
+        while (run.Generated.Count < options.MaxTokens)
+        {
+            if (next == SentencePieceBpeTokenizer.EosId)
+            {
+                reason = StopReason.EndOfSequence;
+                break;
+            }
+            run.Generated.Add(next);
+            yield return decoder.Append(next);
+            if (run.Generated.Count == options.MaxTokens)
+                break; // the budget is spent: no need to compute a token nobody reads
+            if (pos >= maxSeq)
+            {
+                reason = StopReason.ContextFull;
+                break;
+            }
+            ct.ThrowIfCancellationRequested();
+            int token = next;
+            int at = pos;
+            clock.Restart();
+            next = NextToken(sampler, logits, () => _model.DecodeStepArgmax(token, at), l => _model.DecodeStep(token, at, l));
+            decodeMs += clock.Elapsed.TotalMilliseconds;
+            steps++;
+            pos++;
+        }
+        yield return decoder.Flush();
+        run.Stats = new GenerationStats(promptIds.Length, run.Generated.Count, prefillMs, decodeMs, steps, reason);
+    }
+
+    // Greedy decoding takes the argmax on the backend; sampling needs the logits on the host.
+    private static int NextToken(Sampler sampler, float[]? logits, Func<int> argmax, Action<float[]> forward)
+    {
+        if (logits is null)
+            return argmax();
+        forward(logits);
+        return sampler.Sample(logits);
+    }
+
+    private sealed class Run
+    {
+        public int[] PromptTokens = [];
+        public readonly List<int> Generated = [];
+        public GenerationStats? Stats;
+    }
+}

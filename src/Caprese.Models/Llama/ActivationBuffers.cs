@@ -1,0 +1,59 @@
+using Caprese.Interop;
+
+namespace Caprese.Models.Llama;
+
+/// <summary>Scratch tensors of a forward pass, allocated once for the largest batch of rows so
+/// that decoding a token allocates nothing.</summary>
+internal sealed class ActivationBuffers : IDisposable
+{
+    private readonly List<DeviceBuffer> _all = [];
+
+    public ActivationBuffers(CapreseContext context, LlamaConfig c, int maxRows)
+    {
+        MaxRows = maxRows;
+        try
+        {
+            DeviceBuffer A(DType t, params long[] shape)
+            {
+                var b = context.Allocate(t, shape);
+                _all.Add(b);
+                return b;
+            }
+
+            TokenIds = A(DType.I32, maxRows);
+            Residual = A(DType.F32, maxRows, c.Dim);
+            Normed = A(DType.F32, maxRows, c.Dim);
+            Query = A(DType.F32, maxRows, c.Dim);
+            Attended = A(DType.F32, maxRows, c.Dim);
+            Projected = A(DType.F32, maxRows, c.Dim);
+            Gate = A(DType.F32, maxRows, c.HiddenDim);
+            Up = A(DType.F32, maxRows, c.HiddenDim);
+            Logits = A(DType.F32, 1, c.Vocab);
+            ArgmaxId = A(DType.I32, 1);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public int MaxRows { get; }
+    public DeviceBuffer TokenIds { get; } = null!;
+    public DeviceBuffer Residual { get; } = null!;
+    public DeviceBuffer Normed { get; } = null!;
+    public DeviceBuffer Query { get; } = null!;
+    public DeviceBuffer Attended { get; } = null!;
+    public DeviceBuffer Projected { get; } = null!;
+    public DeviceBuffer Gate { get; } = null!;
+    public DeviceBuffer Up { get; } = null!;
+    public DeviceBuffer Logits { get; } = null!;
+    public DeviceBuffer ArgmaxId { get; } = null!;
+
+    public void Dispose()
+    {
+        foreach (var b in _all)
+            b.Dispose();
+        _all.Clear();
+    }
+}

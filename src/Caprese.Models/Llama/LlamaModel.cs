@@ -1,0 +1,192 @@
+using Caprese.Interop;
+
+namespace Caprese.Models.Llama;
+
+/// <summary>
+/// A Llama decoder running on a <see cref="CapreseContext"/> through the interop ops only.
+/// <see cref="Prefill(ReadOnlySpan{int}, int)"/> pushes all prompt rows through each layer as
+/// one batch (in chunks of at most <see cref="MaxBatchRows"/> rows); <see cref="DecodeStep(int, int)"/>
+/// is the same pass with one row. K and V projections write straight into the cache rows.
+/// </summary>
+public sealed class LlamaModel : IDisposable
+{
+    public const int DefaultMaxBatchRows = 256;
+
+    private readonly CapreseContext _context;
+    private readonly ActivationBuffers _buffers;
+    private readonly bool _ownsWeights;
+
+    /// <param name="context">The context <paramref name="weights"/> live in; the model runs every op on it.</param>
+    /// <param name="weights">Uploaded weights.</param>
+    /// <param name="maxBatchRows">Rows per prefill batch; 0 = min(MaxSeqLen, <see cref="DefaultMaxBatchRows"/>).</param>
+    /// <param name="ownsWeights">Dispose <paramref name="weights"/> with the model.</param>
+    public LlamaModel(CapreseContext context, LlamaWeights weights, int maxBatchRows = 0, bool ownsWeights = false)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBatchRows);
+        _context = context;
+        Weights = weights;
+        Config = weights.Config;
+        MaxBatchRows = Math.Min(Config.MaxSeqLen, maxBatchRows == 0 ? DefaultMaxBatchRows : maxBatchRows);
+        Cache = new KvCache(context, Config);
+        try
+        {
+            _buffers = new ActivationBuffers(context, Config, MaxBatchRows);
+        }
+        catch
+        {
+            Cache.Dispose();
+            throw;
+        }
+        _ownsWeights = ownsWeights;
+    }
+
+    public LlamaConfig Config { get; }
+    public LlamaWeights Weights { get; }
+    public KvCache Cache { get; }
+    public int MaxBatchRows { get; }
+    public BackendKind Backend => _context.Backend;
+
+    /// <summary>Runs the prompt at positions pos0.. and returns the logits of its last row.</summary>
+    public float[] Prefill(ReadOnlySpan<int> tokens, int pos0)
+    {
+        var logits = new float[Config.Vocab];
+        Prefill(tokens, pos0, logits);
+        return logits;
+    }
+
+    public void Prefill(ReadOnlySpan<int> tokens, int pos0, Span<float> logits)
+    {
+        Forward(tokens, pos0);
+        CopyLogits(logits);
+    }
+
+    /// <summary>Prefill, then the argmax of the last row's logits computed on the backend.</summary>
+    public int PrefillArgmax(ReadOnlySpan<int> tokens, int pos0)
+    {
+        Forward(tokens, pos0);
+        return DeviceArgmax();
+    }
+
+    /// <summary>Feeds <paramref name="token"/> at position <paramref name="pos"/>; returns the next-token logits.</summary>
+    public float[] DecodeStep(int token, int pos)
+    {
+        var logits = new float[Config.Vocab];
+        DecodeStep(token, pos, logits);
+        return logits;
+    }
+
+    public void DecodeStep(int token, int pos, Span<float> logits)
+    {
+        Forward([token], pos);
+        CopyLogits(logits);
+    }
+
+    /// <summary>A decode step whose greedy choice is made on the backend: only 4 bytes come back.</summary>
+    public int DecodeStepArgmax(int token, int pos)
+    {
+        Forward([token], pos);
+        return DeviceArgmax();
+    }
+
+    public void Dispose()
+    {
+        _buffers.Dispose();
+        Cache.Dispose();
+        if (_ownsWeights)
+            Weights.Dispose();
+    }
+
+    private void Forward(ReadOnlySpan<int> tokens, int pos0)
+    {
+        if (tokens.IsEmpty)
+            throw new ArgumentException("at least one token is needed", nameof(tokens));
+        if (pos0 < 0 || (long)pos0 + tokens.Length > Config.MaxSeqLen)
+            throw new ArgumentOutOfRangeException(nameof(pos0),
+                $"positions {pos0}..{(long)pos0 + tokens.Length - 1} exceed the context of {Config.MaxSeqLen}");
+        foreach (int t in tokens)
+            if ((uint)t >= (uint)Config.Vocab)
+                throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id outside 0..{Config.Vocab - 1}");
+
+        int lastRows = 0;
+        for (int start = 0; start < tokens.Length; start += MaxBatchRows)
+        {
+            lastRows = Math.Min(MaxBatchRows, tokens.Length - start);
+            ForwardRows(tokens.Slice(start, lastRows), pos0 + start);
+        }
+        FinalNormAndClassify(lastRows - 1);
+    }
+
+    // All transformer layers for rows at positions pos0 .. pos0 + M - 1; the residual stream ends in Residual.
+    private void ForwardRows(ReadOnlySpan<int> tokens, int pos0)
+    {
+        var c = Config;
+        var w = Weights;
+        var b = _buffers;
+        int m = tokens.Length;
+        var ctx = _context;
+
+        b.TokenIds.CopyFrom(tokens);
+        var ids = b.TokenIds.AsTensor(DType.I32, m);
+        var x = b.Residual.AsTensor(DType.F32, m, c.Dim);
+        var xn = b.Normed.AsTensor(DType.F32, m, c.Dim);
+        var q = b.Query.AsTensor(DType.F32, m, c.Dim);
+        var qHeads = b.Query.AsTensor(DType.F32, m, c.Heads, c.HeadDim);
+        var att = b.Attended.AsTensor(DType.F32, m, c.Heads, c.HeadDim);
+        var attFlat = b.Attended.AsTensor(DType.F32, m, c.Dim);
+        var proj = b.Projected.AsTensor(DType.F32, m, c.Dim);
+        var gate = b.Gate.AsTensor(DType.F32, m, c.HiddenDim);
+        var up = b.Up.AsTensor(DType.F32, m, c.HiddenDim);
+        var attention = new AttentionParams(pos0, 0, 1f / MathF.Sqrt(c.HeadDim), 0f);
+
+        ctx.Embedding(w.TokenEmbedding, ids, 1f, x);
+        for (int l = 0; l < c.Layers; l++)
+        {
+            // Attention block: x += Wo · attn(rope(Wq xn), cache(rope(Wk xn)), cache(Wv xn)).
+            ctx.RmsNorm(x, w.RmsAttention(l), c.NormEps, 0f, xn);
+            var kRows = Cache.KeyRows(l, pos0, m);
+            ctx.Matmul(xn, w.Wq(l), null, q);
+            ctx.Matmul(xn, w.Wk(l), null, kRows);
+            ctx.Matmul(xn, w.Wv(l), null, Cache.ValueRows(l, pos0, m));
+            ctx.Rope(qHeads, pos0, c.RopeTheta, null, c.RopeStyle);
+            ctx.Rope(Cache.KeyRowsByHead(l, pos0, m), pos0, c.RopeTheta, null, c.RopeStyle);
+            ctx.Attention(qHeads, Cache.Keys(l), Cache.Values(l), attention, att);
+            ctx.Matmul(attFlat, w.Wo(l), null, proj);
+            ctx.Add(x, proj, x);
+
+            // Gated FFN block: x += Wdown · (act(Wgate xn) ⊙ Wup xn).
+            ctx.RmsNorm(x, w.RmsFfn(l), c.NormEps, 0f, xn);
+            ctx.Matmul(xn, w.WGate(l), null, gate);
+            ctx.Matmul(xn, w.WUp(l), null, up);
+            ctx.GatedActivation(gate, up, c.Activation, gate);
+            ctx.Matmul(gate, w.WDown(l), null, proj);
+            ctx.Add(x, proj, x);
+        }
+    }
+
+    // Only the last row feeds the next token, so only it is normalised and classified.
+    private void FinalNormAndClassify(int lastRow)
+    {
+        var c = Config;
+        var x = _buffers.Residual.AsTensor(DType.F32, _buffers.MaxRows, c.Dim).WithOffsetRows(lastRow, 1);
+        var xn = _buffers.Normed.AsTensor(DType.F32, 1, c.Dim);
+        _context.RmsNorm(x, Weights.RmsFinal, c.NormEps, 0f, xn);
+        _context.Matmul(xn, Weights.Classifier, null, _buffers.Logits.Tensor);
+    }
+
+    private void CopyLogits(Span<float> logits)
+    {
+        if (logits.Length != Config.Vocab)
+            throw new ArgumentException($"logits span has {logits.Length} entries, the vocabulary {Config.Vocab}", nameof(logits));
+        _buffers.Logits.CopyTo(logits);
+    }
+
+    private int DeviceArgmax()
+    {
+        _context.Argmax(_buffers.Logits.Tensor, _buffers.ArgmaxId.Tensor);
+        Span<int> id = stackalloc int[1];
+        _buffers.ArgmaxId.CopyTo(id);
+        return id[0];
+    }
+}
