@@ -1,0 +1,151 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using Caprese.Models.Loading;
+
+namespace Caprese.Models.Formats;
+
+/// <summary>
+/// A read-only view of a whole file, memory-mapped so that opening a multi-GB checkpoint
+/// copies nothing: the readers hand out spans straight into the mapping. Every access goes
+/// through <see cref="Slice"/>, which checks the range against the file length.
+/// Spans obtained from it are valid only until <see cref="Dispose"/>.
+/// </summary>
+public sealed unsafe class MappedFile : IDisposable
+{
+    private readonly IDisposable? _owner;
+    private byte* _base;
+    private bool _disposed;
+
+    private MappedFile(string filePath, byte* basePointer, long length, IDisposable? owner)
+    {
+        FilePath = filePath;
+        _base = basePointer;
+        Length = length;
+        _owner = owner;
+    }
+
+    /// <summary>Full path of the file (or the name given to <see cref="FromBytes"/>), used in error messages.</summary>
+    public string FilePath { get; }
+
+    /// <summary>File length in bytes.</summary>
+    public long Length { get; }
+
+    /// <summary>Maps <paramref name="path"/> read-only. I/O failures stay <see cref="IOException"/>s.</summary>
+    public static MappedFile Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var fullPath = Path.GetFullPath(path);
+        var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+        try
+        {
+            long length = stream.Length;
+            if (length == 0)
+            {
+                // An empty file cannot be mapped; it is still a valid (if useless) input that
+                // the format readers reject with a proper ModelFormatException.
+                stream.Dispose();
+                return new MappedFile(fullPath, null, 0, null);
+            }
+            var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            var owner = new MappingOwner(map);
+            try
+            {
+                owner.View = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+                byte* p = null;
+                owner.View.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                owner.Acquired = true;
+                return new MappedFile(fullPath, p + owner.View.PointerOffset, length, owner);
+            }
+            catch
+            {
+                owner.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Wraps bytes already in memory (tests, fuzzing, embedded data); the array is pinned until disposal.</summary>
+    public static MappedFile FromBytes(byte[] data, string sourceName)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(sourceName);
+        var handle = GCHandle.Alloc(data, GCHandleType.Pinned);
+        return new MappedFile(sourceName, (byte*)handle.AddrOfPinnedObject(), data.Length, new PinOwner(handle));
+    }
+
+    /// <summary>True when [offset, offset + length) lies inside the file (overflow-safe).</summary>
+    public bool Contains(long offset, long length) =>
+        offset >= 0 && length >= 0 && offset <= Length && length <= Length - offset;
+
+    /// <summary>
+    /// The bytes [offset, offset + length). Out-of-range requests are caller bugs (the format
+    /// readers validate file-supplied ranges first and throw <see cref="ModelFormatException"/>),
+    /// so they throw <see cref="ArgumentOutOfRangeException"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> Slice(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!Contains(offset, length))
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{FilePath}: range [{offset}, +{length}) is outside the {Length}-byte file");
+        if (length > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(length), $"{FilePath}: {length} bytes do not fit in one span; read it in pieces");
+        return length == 0 ? [] : new ReadOnlySpan<byte>(_base + offset, (int)length);
+    }
+
+    /// <summary>
+    /// Address of byte <paramref name="offset"/> for ranges too large for a span (tensors over 2 GiB,
+    /// device uploads); [offset, offset + length) is checked like <see cref="Slice"/>.
+    /// </summary>
+    public byte* GetPointer(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!Contains(offset, length))
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{FilePath}: range [{offset}, +{length}) is outside the {Length}-byte file");
+        return _base + offset;
+    }
+
+    /// <summary>A bounded little-endian reader over [offset, offset + length).</summary>
+    public SpanReader Reader(long offset, int length) => new(Slice(offset, length), FilePath, offset);
+
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        _base = null;
+        _owner?.Dispose();
+    }
+
+    private sealed class MappingOwner(MemoryMappedFile map) : IDisposable
+    {
+        public MemoryMappedViewAccessor? View;
+        public bool Acquired;
+
+        public void Dispose()
+        {
+            if (Acquired)
+            {
+                View!.SafeMemoryMappedViewHandle.ReleasePointer();
+                Acquired = false;
+            }
+            View?.Dispose();
+            map.Dispose();
+        }
+    }
+
+    private sealed class PinOwner(GCHandle handle) : IDisposable
+    {
+        private GCHandle _handle = handle;
+
+        public void Dispose()
+        {
+            if (_handle.IsAllocated)
+                _handle.Free();
+        }
+    }
+}
