@@ -1,0 +1,400 @@
+// caprese_kernel_bench: times Caprese's CUDA ops through the public C API and puts each
+// next to the memory roofline measured in the same run.
+//
+// Method: every case is timed with CUDA events around one op on the context's stream;
+// before each repeat a kernel writes a buffer twice the L2 size, so the weights come from
+// HBM as they do in a real decode step (a model's layers never fit in L2). The reported
+// time is the median of the repeats after warm-up. The roofline is a plain 16-byte
+// streaming-read kernel over 1 GiB timed the same way; a case's GB/s counts the bytes it
+// must read (weights + activations; KV cache for attention) and its % is against that.
+//
+//   caprese_kernel_bench [--reps N>=50] [--json path] [--device D]
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "caprese.h"
+
+namespace {
+
+#define CUDA_OR_DIE(call)                                                                          \
+  do {                                                                                             \
+    cudaError_t _e = (call);                                                                       \
+    if (_e != cudaSuccess) {                                                                       \
+      std::fprintf(stderr, "caprese_kernel_bench: %s failed: %s\n", #call, cudaGetErrorString(_e)); \
+      std::exit(2);                                                                                \
+    }                                                                                              \
+  } while (0)
+
+#define CAPRESE_OR_DIE(call)                                                                     \
+  do {                                                                                           \
+    caprese_status _s = (call);                                                                  \
+    if (_s != CAPRESE_OK) {                                                                      \
+      std::fprintf(stderr, "caprese_kernel_bench: %s failed: %s: %s\n", #call,                  \
+                   caprese_status_string(_s), caprese_last_error());                            \
+      std::exit(2);                                                                              \
+    }                                                                                            \
+  } while (0)
+
+// Overwrites the whole buffer so the next case starts with nothing useful in L2.
+__global__ void FlushL2(uint4* buf, size_t n, unsigned salt) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    buf[i] = make_uint4(salt, static_cast<unsigned>(i), salt, 0u);
+}
+
+// The roofline: read every byte once with 16-byte loads; the XOR keeps the loads alive
+// and the conditional store (never taken in practice) keeps the compiler from dropping them.
+__global__ void StreamRead(const uint4* __restrict__ buf, size_t n, unsigned* sink) {
+  unsigned acc = 0;
+#pragma unroll 4
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldg(buf + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x9e3779b9u) *sink = acc;
+}
+
+__global__ void FillRandom(float* p, size_t n, unsigned seed, float scale) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    unsigned h = static_cast<unsigned>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = (static_cast<float>(h & 0xffffff) / 8388608.0f - 1.0f) * scale;
+  }
+}
+
+template <typename T>
+__global__ void Convert(const float* in, T* out, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    out[i] = static_cast<T>(in[i]);
+}
+
+struct Result {
+  std::string name, impl, dtype, shape;
+  double us = 0, bytes = 0, gbps = 0, pct = 0;
+};
+
+class Bench {
+ public:
+  Bench(int device, int reps) : reps_(reps) {
+    CUDA_OR_DIE(cudaSetDevice(device));
+    CUDA_OR_DIE(cudaGetDeviceProperties(&prop_, device));
+    int l2 = 0;
+    CUDA_OR_DIE(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+    flush_n_ = 2 * static_cast<size_t>(l2) / sizeof(uint4);
+    CUDA_OR_DIE(cudaMalloc(&flush_, flush_n_ * sizeof(uint4)));
+    CUDA_OR_DIE(cudaMalloc(&sink_, sizeof(unsigned)));
+    CUDA_OR_DIE(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUDA_OR_DIE(cudaEventCreate(&start_));
+    CUDA_OR_DIE(cudaEventCreate(&stop_));
+    caprese_context_options opt{};
+    opt.backend = CAPRESE_BACKEND_CUDA;
+    opt.device = device;
+    opt.stream = stream_;  // our events and flushes share the ops' stream
+    CAPRESE_OR_DIE(caprese_context_create(&opt, &ctx_));
+    if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cublas_, stream_) != CUBLAS_STATUS_SUCCESS) {
+      std::fprintf(stderr, "caprese_kernel_bench: cuBLAS initialisation failed\n");
+      std::exit(2);
+    }
+  }
+  ~Bench() {
+    caprese_context_destroy(ctx_);
+    cublasDestroy(cublas_);
+    for (void* p : allocations_) cudaFree(p);
+    cudaFree(flush_);
+    cudaFree(sink_);
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+    cudaStreamDestroy(stream_);
+  }
+
+  const cudaDeviceProp& prop() const { return prop_; }
+  caprese_context_t ctx() const { return ctx_; }
+  cublasHandle_t cublas() const { return cublas_; }
+  size_t l2_bytes() const { return flush_n_ * sizeof(uint4) / 2; }
+  double roofline_gbps() const { return roofline_gbps_; }
+
+  template <typename T = float>
+  T* Alloc(size_t count) {
+    void* p = nullptr;
+    CUDA_OR_DIE(cudaMalloc(&p, count * sizeof(T)));
+    allocations_.push_back(p);
+    return static_cast<T*>(p);
+  }
+  void Release() {
+    CUDA_OR_DIE(cudaStreamSynchronize(stream_));
+    for (void* p : allocations_) cudaFree(p);
+    allocations_.clear();
+  }
+  float* Random(size_t n, unsigned seed, float scale) {
+    float* p = Alloc<float>(n);
+    FillRandom<<<1024, 256, 0, stream_>>>(p, n, seed, scale);
+    CUDA_OR_DIE(cudaGetLastError());
+    return p;
+  }
+  template <typename T>
+  T* RandomAs(size_t n, unsigned seed, float scale) {
+    float* f = Random(n, seed, scale);
+    T* out = Alloc<T>(n);
+    Convert<T><<<1024, 256, 0, stream_>>>(f, out, n);
+    CUDA_OR_DIE(cudaGetLastError());
+    return out;
+  }
+
+  // Median time in microseconds of `op`, each repeat after an L2 flush.
+  double TimeUs(const std::function<void()>& op) {
+    for (int i = 0; i < 5; ++i) op();  // warm-up: lazy module loading, cuBLAS heuristics
+    CUDA_OR_DIE(cudaStreamSynchronize(stream_));
+    std::vector<float> ms(reps_);
+    for (int r = 0; r < reps_; ++r) {
+      FlushL2<<<4 * prop_.multiProcessorCount, 512, 0, stream_>>>(flush_, flush_n_, r);
+      CUDA_OR_DIE(cudaEventRecord(start_, stream_));
+      op();
+      CUDA_OR_DIE(cudaEventRecord(stop_, stream_));
+      CUDA_OR_DIE(cudaEventSynchronize(stop_));
+      CUDA_OR_DIE(cudaEventElapsedTime(&ms[r], start_, stop_));
+    }
+    CUDA_OR_DIE(cudaGetLastError());
+    std::sort(ms.begin(), ms.end());
+    const double med = reps_ % 2 ? ms[reps_ / 2] : 0.5 * (ms[reps_ / 2 - 1] + ms[reps_ / 2]);
+    return med * 1000.0;
+  }
+
+  void MeasureRoofline() {
+    const size_t bytes = size_t{1} << 30;
+    const size_t n = bytes / sizeof(uint4);
+    uint4* buf = Alloc<uint4>(n);
+    CUDA_OR_DIE(cudaMemsetAsync(buf, 1, bytes, stream_));
+    const double us = TimeUs([&] {
+      StreamRead<<<8 * prop_.multiProcessorCount, 512, 0, stream_>>>(buf, n, sink_);
+    });
+    roofline_gbps_ = bytes / us / 1e3;
+    Add("stream_read", "roofline", "u8", "1 GiB", us, static_cast<double>(bytes));
+    Release();
+  }
+
+  void Add(const std::string& name, const std::string& impl, const std::string& dtype, const std::string& shape,
+           double us, double bytes) {
+    Result r{name, impl, dtype, shape, us, bytes, bytes / us / 1e3, 0};
+    r.pct = roofline_gbps_ > 0 ? 100.0 * r.gbps / roofline_gbps_ : 100.0;
+    std::printf("%-12s %-10s %-5s %-24s %10.2f us %9.1f GB/s %6.1f %%\n", r.name.c_str(), r.impl.c_str(),
+                r.dtype.c_str(), r.shape.c_str(), r.us, r.gbps, r.pct);
+    std::fflush(stdout);
+    results_.push_back(r);
+  }
+
+  const std::vector<Result>& results() const { return results_; }
+
+ private:
+  int reps_;
+  cudaDeviceProp prop_{};
+  uint4* flush_ = nullptr;
+  size_t flush_n_ = 0;
+  unsigned* sink_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  caprese_context_t ctx_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  std::vector<void*> allocations_;
+  std::vector<Result> results_;
+  double roofline_gbps_ = 0;
+};
+
+caprese_tensor Tensor(void* data, caprese_dtype dt, std::initializer_list<int64_t> shape) {
+  caprese_tensor t{};
+  t.data = data;
+  t.dtype = dt;
+  t.ndim = static_cast<int32_t>(shape.size());
+  int i = 0;
+  for (int64_t e : shape) t.shape[i++] = e;
+  return t;
+}
+
+const char* Name(caprese_dtype dt) {
+  return dt == CAPRESE_DTYPE_F16 ? "f16" : dt == CAPRESE_DTYPE_BF16 ? "bf16" : "f32";
+}
+
+void BenchMatmuls(Bench& b) {
+  struct Shape {
+    int64_t n, k;
+    const char* what;
+  };
+  const Shape shapes[] = {{4096, 4096, "q/o"}, {14336, 4096, "gate/up"}, {4096, 14336, "down"}};
+  for (caprese_dtype dt : {CAPRESE_DTYPE_F16, CAPRESE_DTYPE_BF16, CAPRESE_DTYPE_F32}) {
+    const size_t esz = dt == CAPRESE_DTYPE_F32 ? 4 : 2;
+    for (const Shape& s : shapes) {
+      void* w = dt == CAPRESE_DTYPE_F32   ? static_cast<void*>(b.Random(s.n * s.k, 1, 0.05f))
+                : dt == CAPRESE_DTYPE_F16 ? static_cast<void*>(b.RandomAs<__half>(s.n * s.k, 1, 0.05f))
+                                          : static_cast<void*>(b.RandomAs<__nv_bfloat16>(s.n * s.k, 1, 0.05f));
+      float* x = b.Random(16 * s.k, 2, 1.0f);
+      float* y = b.Alloc<float>(16 * s.n);
+      // cuBLAS peer: the same product with x already in the weight dtype (its best case).
+      void* x16 = dt == CAPRESE_DTYPE_F16    ? static_cast<void*>(b.RandomAs<__half>(16 * s.k, 2, 1.0f))
+                  : dt == CAPRESE_DTYPE_BF16 ? static_cast<void*>(b.RandomAs<__nv_bfloat16>(16 * s.k, 2, 1.0f))
+                                             : nullptr;
+      for (int64_t m : {1, 2, 4, 8, 16}) {
+        caprese_tensor xt = Tensor(x, CAPRESE_DTYPE_F32, {m, s.k}), wt = Tensor(w, dt, {s.n, s.k}),
+                       yt = Tensor(y, CAPRESE_DTYPE_F32, {m, s.n});
+        char shape[64];
+        std::snprintf(shape, sizeof shape, "M%lld N%lld K%lld", (long long)m, (long long)s.n, (long long)s.k);
+        const double bytes = static_cast<double>(s.n * s.k * esz + m * s.k * 4);
+        b.Add("matmul", "caprese", Name(dt), shape,
+              b.TimeUs([&] { CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &xt, &wt, nullptr, &yt)); }), bytes);
+        const float alpha = 1.0f, beta = 0.0f;
+        const int n = static_cast<int>(s.n), k = static_cast<int>(s.k), mm = static_cast<int>(m);
+        const double peer_bytes = static_cast<double>(s.n * s.k * esz + m * s.k * (dt == CAPRESE_DTYPE_F32 ? 4 : 2));
+        b.Add("matmul", "cublas", Name(dt), shape, b.TimeUs([&] {
+          cublasStatus_t st;
+          if (dt == CAPRESE_DTYPE_F32) {
+            st = cublasSgemm(b.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, n, mm, k, &alpha, static_cast<float*>(w), k, x, k,
+                             &beta, y, n);
+          } else {
+            const cudaDataType_t t = dt == CAPRESE_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
+            st = cublasGemmEx(b.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, n, mm, k, &alpha, w, t, k, x16, t, k, &beta, y,
+                              CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+          }
+          if (st != CUBLAS_STATUS_SUCCESS) {
+            std::fprintf(stderr, "caprese_kernel_bench: cuBLAS peer failed (%d)\n", static_cast<int>(st));
+            std::exit(2);
+          }
+        }), peer_bytes);
+      }
+      b.Release();
+    }
+  }
+}
+
+void BenchRmsNorm(Bench& b) {
+  const int64_t d = 4096;
+  for (int64_t m : {1, 16}) {
+    float *x = b.Random(m * d, 3, 1.0f), *w = b.Random(d, 4, 1.0f), *y = b.Alloc<float>(m * d);
+    caprese_tensor xt = Tensor(x, CAPRESE_DTYPE_F32, {m, d}), wt = Tensor(w, CAPRESE_DTYPE_F32, {d}),
+                   yt = Tensor(y, CAPRESE_DTYPE_F32, {m, d});
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "M%lld D%lld", (long long)m, (long long)d);
+    b.Add("rmsnorm", "caprese", "f32", shape,
+          b.TimeUs([&] { CAPRESE_OR_DIE(caprese_rmsnorm(b.ctx(), &xt, &wt, 1e-5f, 0.0f, &yt)); }),
+          static_cast<double>((m + 1) * d * 4));
+    b.Release();
+  }
+}
+
+void BenchAttention(Bench& b) {
+  const int64_t hq = 32, hkv = 8, hd = 128;  // Llama-3.1-8B
+  for (int64_t s : {1024, 4096, 8192}) {
+    float *q = b.Random(hq * hd, 5, 1.0f), *k = b.Random(s * hkv * hd, 6, 1.0f), *v = b.Random(s * hkv * hd, 7, 1.0f),
+          *o = b.Alloc<float>(hq * hd);
+    caprese_tensor qt = Tensor(q, CAPRESE_DTYPE_F32, {1, hq, hd}), kt = Tensor(k, CAPRESE_DTYPE_F32, {s, hkv, hd}),
+                   vt = Tensor(v, CAPRESE_DTYPE_F32, {s, hkv, hd}), ot = Tensor(o, CAPRESE_DTYPE_F32, {1, hq, hd});
+    caprese_attention_params p{};
+    p.pos0 = static_cast<int32_t>(s - 1);
+    p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "Hq32 Hkv8 hd128 S%lld", (long long)s);
+    b.Add("attention", "caprese", "f32", shape,
+          b.TimeUs([&] { CAPRESE_OR_DIE(caprese_attention(b.ctx(), &qt, &kt, &vt, &p, &ot)); }),
+          static_cast<double>(2 * s * hkv * hd * 4 + hq * hd * 4));
+    b.Release();
+  }
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    o += c;
+  }
+  return o;
+}
+
+bool WriteJson(const Bench& b, const std::string& path, int reps) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  std::fprintf(f, "{\n  \"gpu\": \"%s\",\n  \"compute_capability\": \"%d.%d\",\n  \"driver_version\": %d,\n",
+               JsonEscape(b.prop().name).c_str(), b.prop().major, b.prop().minor, driver);
+  std::fprintf(f, "  \"runtime_version\": %d,\n  \"l2_bytes\": %zu,\n  \"repeats\": %d,\n", runtime, b.l2_bytes(), reps);
+  std::fprintf(f, "  \"method\": \"CUDA events around one op, L2 flushed (2x L2 write) before each repeat, median\",\n");
+  std::fprintf(f, "  \"roofline_gbps\": %.2f,\n  \"cases\": [\n", b.roofline_gbps());
+  const auto& rs = b.results();
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const Result& r = rs[i];
+    std::fprintf(f,
+                 "    {\"op\": \"%s\", \"impl\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"median_us\": %.3f, "
+                 "\"bytes\": %.0f, \"gbps\": %.2f, \"pct_roofline\": %.2f}%s\n",
+                 r.name.c_str(), r.impl.c_str(), r.dtype.c_str(), r.shape.c_str(), r.us, r.bytes, r.gbps, r.pct,
+                 i + 1 < rs.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]\n}\n");
+  const bool ok = std::fclose(f) == 0;
+  return ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 50, device = 0;
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--reps" && i + 1 < argc) {
+      reps = std::atoi(argv[++i]);
+    } else if (a == "--json" && i + 1 < argc) {
+      json = argv[++i];
+    } else if (a == "--device" && i + 1 < argc) {
+      device = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--reps N>=50] [--json path] [--device D]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (reps < 50) {
+    std::fprintf(stderr, "caprese_kernel_bench: --reps must be >= 50 for a stable median (got %d)\n", reps);
+    return 2;
+  }
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    std::fprintf(stderr, "caprese_kernel_bench: no CUDA GPU available (%s); nothing to measure\n",
+                 err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
+    return 1;
+  }
+  if (caprese_backend_probe(CAPRESE_BACKEND_CUDA) != CAPRESE_OK) {
+    std::fprintf(stderr, "caprese_kernel_bench: the Caprese CUDA backend is unavailable: %s\n", caprese_last_error());
+    return 1;
+  }
+  Bench b(device, reps);
+  std::printf("%s (sm_%d%d, %d SMs, L2 %.0f MiB), median of %d repeats, L2 flushed before each\n", b.prop().name,
+              b.prop().major, b.prop().minor, b.prop().multiProcessorCount, b.l2_bytes() / 1048576.0, reps);
+  std::printf("%-12s %-10s %-5s %-24s %13s %14s %8s\n", "op", "impl", "dtype", "shape", "time", "bandwidth", "roofline");
+  b.MeasureRoofline();
+  BenchMatmuls(b);
+  BenchRmsNorm(b);
+  BenchAttention(b);
+  if (!json.empty()) {
+    if (!WriteJson(b, json, reps)) {
+      std::fprintf(stderr, "caprese_kernel_bench: could not write %s\n", json.c_str());
+      return 2;
+    }
+    std::printf("wrote %s\n", json.c_str());
+  }
+  return 0;
+}

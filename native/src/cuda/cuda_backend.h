@@ -1,0 +1,75 @@
+// caprese::Backend on one CUDA device. Owns a non-blocking stream (or runs on a caller's),
+// a cuBLAS handle bound to the current stream, a scratch buffer grown on demand and a
+// host-mapped flag through which kernels report data errors (out-of-range token ids).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "core/backend.h"
+
+namespace caprese {
+namespace cuda {
+
+// CUDA errors as Status: allocation failures -> OUT_OF_MEMORY, missing GPU/driver ->
+// BACKEND_UNAVAILABLE, everything else -> DEVICE; the message names `what`.
+Status FromCuda(cudaError_t err, const char* what);
+
+class CudaBackend final : public Backend {
+ public:
+  // Validates `device` (INVALID_ARGUMENT naming the device count) and sets everything up.
+  static Status DeviceCount(int32_t* count);
+  static Status Create(int device, void* stream, std::unique_ptr<Backend>* out);
+  ~CudaBackend() override;
+
+  caprese_backend kind() const override { return CAPRESE_BACKEND_CUDA; }
+  const char* name() const override { return "cuda"; }
+
+  Status Allocate(size_t bytes, void** out) override;
+  void Free(void* ptr) noexcept override;
+  Status Copy(void* dst, const void* src, size_t bytes, caprese_copy_kind kind) override;
+  Status Memset(void* dst, int value, size_t bytes) override;
+
+  Status SetStream(void* stream) override;
+  // The stream ops run on now (the own one too), so callers can order their work after ours.
+  void* GetStream() const override { return stream_; }
+  Status Synchronize() override;
+
+  Status CreateEvent(std::unique_ptr<BackendEvent>* out) override;
+  Status RecordEvent(BackendEvent* event) override;
+  Status SynchronizeEvent(BackendEvent* event) override;
+  Status ElapsedMs(BackendEvent* start, BackendEvent* end, float* ms) override;
+
+  Status Matmul(const MatmulArgs& a) override;
+  Status RmsNorm(const RmsNormArgs& a) override;
+  Status Rope(const RopeArgs& a) override;
+  Status Attention(const AttentionArgs& a) override;
+  Status GatedActivation(const GatedActivationArgs& a) override;
+  Status Add(const AddArgs& a) override;
+  Status Softmax(const SoftmaxArgs& a) override;
+  Status Softcap(const SoftcapArgs& a) override;
+  Status Argmax(const ArgmaxArgs& a) override;
+  Status Embedding(const EmbeddingArgs& a) override;
+
+ private:
+  explicit CudaBackend(int device) : device_(device) {}
+  Status Init(void* stream);
+  Status Activate() const;  // cudaSetDevice: callers may drive several devices from one thread
+  Status Scratch(size_t bytes, void** out);
+  Status Launched(cudaError_t err, const char* op) const;
+
+  int device_;
+  int multiprocessors_ = 1;
+  cudaStream_t own_stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;  // own_stream_ or the caller's (never destroyed by us)
+  cublasHandle_t cublas_ = nullptr;
+  void* scratch_ = nullptr;
+  size_t scratch_bytes_ = 0;
+  int* error_flag_host_ = nullptr;  // pinned, mapped: kernels write, Synchronize reads
+  int* error_flag_dev_ = nullptr;
+};
+
+}  // namespace cuda
+}  // namespace caprese

@@ -1,0 +1,48 @@
+// Launchers of the CUDA kernels, one per .cu file. Each takes the validated argument struct
+// of core/backend.h plus a stream, enqueues its kernel(s) and returns the launch error;
+// nothing here synchronises. Plain C++ so the backend and tools can include it.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "core/backend.h"
+
+namespace caprese {
+namespace cuda {
+
+// gemv.cu: y = x · wᵀ (+ bias) for 1 <= M <= kGemvMaxRows; streams w once for all rows.
+constexpr int kGemvMaxRows = 16;
+cudaError_t LaunchGemv(const MatmulArgs& a, cudaStream_t stream);
+
+// matmul_cublas.cu: M > kGemvMaxRows through cuBLAS. f16/bf16 weights need
+// MatmulCublasScratchBytes() of device scratch (x cast to the weight dtype).
+size_t MatmulCublasScratchBytes(const MatmulArgs& a);
+// Returns a cuBLAS status; a CUDA launch error of the cast/bias kernels is put in *launch.
+cublasStatus_t LaunchMatmulCublas(const MatmulArgs& a, cublasHandle_t handle, void* scratch,
+                                  cudaStream_t stream, cudaError_t* launch);
+// y[m, :] += bias for every row (also used by the cuBLAS path).
+cudaError_t LaunchAddBias(float* y, const float* bias, int64_t m, int64_t n, cudaStream_t stream);
+
+cudaError_t LaunchRmsNorm(const RmsNormArgs& a, cudaStream_t stream);
+cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream);
+
+// attention.cu: the cache keys of each (row, head) are split over `splits` blocks (flash
+// decoding); splits > 1 needs AttentionScratchBytes() of scratch.
+constexpr int kAttentionMaxHeadDim = 256;
+int AttentionSplits(const AttentionArgs& a, int multiprocessors);
+size_t AttentionScratchBytes(const AttentionArgs& a, int splits);
+cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, cudaStream_t stream);
+
+cudaError_t LaunchGatedActivation(const GatedActivationArgs& a, cudaStream_t stream);
+cudaError_t LaunchAdd(const AddArgs& a, cudaStream_t stream);
+cudaError_t LaunchSoftcap(const SoftcapArgs& a, cudaStream_t stream);
+cudaError_t LaunchSoftmax(const SoftmaxArgs& a, cudaStream_t stream);
+cudaError_t LaunchArgmax(const ArgmaxArgs& a, cudaStream_t stream);
+// embedding.cu: an id outside [0, V) zeroes its row and sets *error_flag (device-visible).
+cudaError_t LaunchEmbedding(const EmbeddingArgs& a, int* error_flag, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace caprese

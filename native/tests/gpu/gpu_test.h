@@ -1,0 +1,54 @@
+// Shared fixture of the CUDA backend tests: every op runs on a CPU context (the reference)
+// and a CUDA context with identical inputs, and the outputs are compared with tolerances
+// argued per op. Tests skip with the probe's message on machines without a usable GPU.
+// With CAPRESE_GPU_REPORT=path.json each comparison is also recorded for gpu-validate.sh.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caprese.h"
+#include "test_util.h"
+
+namespace caprese_gpu_test {
+
+using caprese_test::Context;
+using caprese_test::DeviceTensor;
+
+// Appends one record for CAPRESE_GPU_REPORT (written once, at the end of the process).
+void Record(const std::string& op, const std::string& shape, const std::string& dtype, double max_abs_err,
+            double max_rel_err, const std::string& tolerance, bool pass);
+
+// Deterministic and fast uniform values in [-scale, scale] (xorshift64; std::mt19937 is
+// too slow for the 58M-element weight matrices of the 8B shapes).
+std::vector<float> FastRandom(size_t n, uint64_t seed, float scale = 1.0f);
+
+// Compares got with want under |got - want| <= atol + rtol * |want|, records the result
+// and returns the gtest verdict. `shape`/`dtype` label the record.
+::testing::AssertionResult Compare(const std::string& op, const std::string& shape, const std::string& dtype,
+                                   const std::vector<float>& got, const std::vector<float>& want, double atol,
+                                   double rtol);
+// Same with a per-element bound tol[i].
+::testing::AssertionResult CompareBounded(const std::string& op, const std::string& shape,
+                                          const std::string& dtype, const std::vector<float>& got,
+                                          const std::vector<float>& want, const std::vector<double>& tol,
+                                          const std::string& tol_label);
+
+class CudaTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+  // Created once per suite: context creation (cuBLAS init) costs ~100 ms.
+  static Context* cpu_;
+  static Context* gpu_;
+  static std::string skip_reason_;
+};
+
+}  // namespace caprese_gpu_test
