@@ -55,13 +55,16 @@ run_tests() {
 
   # One closing line over all three runners.
   local cp cf cs dp df ds kp kf
-  cp=$(grep -c -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$log/ctest.txt" || true)
-  cf=$(grep -c -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Failed|Exception|Timeout|Not Run)' "$log/ctest.txt" || true)
-  cs=$(grep -c -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Skipped' "$log/ctest.txt" || true)
+  # ctest: "NN% tests passed, F tests failed out of T"; skipped tests are listed as ***Skipped.
+  local total
+  read -r cf total < <(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1 \2/p' "$log/ctest.txt" | tail -n 1) || true
+  cf=${cf:-1}; total=${total:-0}
+  cs=$(grep -c -E 'Test +#[0-9]+: .*Skipped +[0-9.]+ sec' "$log/ctest.txt" || true)
+  cp=$((total - cf - cs))
   read -r dp df ds < <(awk '/(Passed|Failed)! +- +Failed:/ {
       gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
-      END { print p + 0, f + 0, s + 0 }' "$log/dotnet.txt")
-  read -r kp kf < <(sed -n 's/^consumers: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log/consumers.txt" | tail -n 1)
+      END { print p + 0, f + 0, s + 0 }' "$log/dotnet.txt") || true
+  read -r kp kf < <(sed -n 's/^consumers: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log/consumers.txt" | tail -n 1) || true
   kp=${kp:-0}; kf=${kf:-0}
   echo
   echo "native: $cp passed, $cf failed, $cs skipped | managed: $dp passed, $df failed, $ds skipped | consumers: $kp passed, $kf failed"

@@ -176,14 +176,19 @@ CAPRESE_API caprese_status caprese_context_create(const caprese_context_options*
 CAPRESE_API caprese_status caprese_context_destroy(caprese_context_t ctx);
 CAPRESE_API caprese_status caprese_context_backend(caprese_context_t ctx, int32_t* backend);
 /* CUDA: run subsequent ops on `stream` (a cudaStream_t owned by the caller; NULL = the
- * context's own stream). The CPU backend accepts only NULL. */
+ * context's own stream). The caller's stream must stay alive while it is set: switching
+ * streams orders the new one after the old one with an event, so scratch memory is never
+ * used by two streams at once. The CPU backend accepts only NULL.
+ * get_stream returns the cudaStream_t ops currently run on (the context's own stream is a
+ * real handle, never NULL), so callers can order their own work after ours. */
 CAPRESE_API caprese_status caprese_context_set_stream(caprese_context_t ctx, void* stream);
 CAPRESE_API caprese_status caprese_context_get_stream(caprese_context_t ctx, void** stream);
 CAPRESE_API caprese_status caprese_context_synchronize(caprese_context_t ctx);
 
 /* --------------------------------------------------------------- memory */
 
-/* Device memory (CUDA) or 64-byte aligned host memory (CPU), zero-initialised. */
+/* Device memory (CUDA) or 64-byte aligned host memory (CPU), zero-initialised. On CUDA the
+ * zeroing is enqueued on the context's current stream, which is then synchronised. */
 CAPRESE_API caprese_status caprese_buffer_create(caprese_context_t ctx, size_t bytes,
                                                  caprese_buffer_t* out);
 CAPRESE_API caprese_status caprese_buffer_destroy(caprese_buffer_t buffer);
@@ -211,7 +216,10 @@ CAPRESE_API caprese_status caprese_event_elapsed_ms(caprese_event_t start, capre
 /* ------------------------------------------------------------------ ops
  * Shapes use M for rows (tokens), K for input features, N for output features. */
 
-/* y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  x, y, bias: f32; w: f32 | f16 | bf16. */
+/* y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  x, y, bias: f32; w: f32 | f16 | bf16.
+ * M <= 16 (decode, verification) runs hand-written kernels that read the weights once for
+ * all rows. On CUDA, M > 16 (prefill) calls cuBLAS; with f16/bf16 weights x is rounded to
+ * the weight dtype first (tensor-core GEMM), accumulation stays f32. */
 CAPRESE_API caprese_status caprese_matmul(caprese_context_t ctx, const caprese_tensor* x,
                                           const caprese_tensor* w, const caprese_tensor* bias,
                                           caprese_tensor* y);
@@ -229,7 +237,8 @@ CAPRESE_API caprese_status caprese_rope(caprese_context_t ctx, caprese_tensor* x
                                         int32_t style /* caprese_rope_style */);
 
 /* Causal attention of q[M, Hq, hd] over a KV cache k,v[S, Hkv, hd] (Hq % Hkv == 0: grouped
- * query heads), whose rows 0 .. pos0 + M - 1 must be filled. out[M, Hq, hd]. All f32. */
+ * query heads), whose rows 0 .. pos0 + M - 1 must be filled. out[M, Hq, hd]. All f32.
+ * head_dim <= 256 (every Llama, Qwen2 and Gemma 2 model; larger is a CAPRESE_ERROR_SHAPE). */
 CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const caprese_tensor* q,
                                              const caprese_tensor* k_cache,
                                              const caprese_tensor* v_cache,

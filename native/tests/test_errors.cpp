@@ -402,3 +402,20 @@ TEST_F(ErrorTest, OutOfRangeIds) {
 }
 
 }  // namespace
+
+// head_dim is capped at 256 on every backend (the CUDA kernels keep a head in registers).
+TEST(AttentionLimits, HeadDimAbove256IsAShapeError) {
+  caprese_context_t ctx = nullptr;
+  caprese_context_options opts{};
+  opts.backend = CAPRESE_BACKEND_CPU;
+  ASSERT_EQ(caprese_context_create(&opts, &ctx), CAPRESE_OK);
+  std::vector<float> q(1 * 1 * 264), k(4 * 1 * 264), v(4 * 1 * 264), out(1 * 1 * 264);
+  caprese_tensor tq{q.data(), CAPRESE_DTYPE_F32, 3, {1, 1, 264, 0}};
+  caprese_tensor tk{k.data(), CAPRESE_DTYPE_F32, 3, {4, 1, 264, 0}};
+  caprese_tensor tv{v.data(), CAPRESE_DTYPE_F32, 3, {4, 1, 264, 0}};
+  caprese_tensor to{out.data(), CAPRESE_DTYPE_F32, 3, {1, 1, 264, 0}};
+  caprese_attention_params p{0, 0, 0.0625f, 0.0f};
+  EXPECT_EQ(caprese_attention(ctx, &tq, &tk, &tv, &p, &to), CAPRESE_ERROR_SHAPE);
+  EXPECT_NE(std::string(caprese_last_error()).find("head_dim"), std::string::npos);
+  caprese_context_destroy(ctx);
+}

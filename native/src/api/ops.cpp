@@ -122,6 +122,8 @@ CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const capres
     int64_t s = k_cache->shape[0], hkv = k_cache->shape[1];
     if (k_cache->shape[2] != hd)
       return ShapeMismatch("attention: head_dim of q and the cache differ", *q, "q", *k_cache, "k_cache");
+    if (hd > 256)
+      return Fail(CAPRESE_ERROR_SHAPE, "attention: head_dim %lld exceeds the supported maximum of 256", (long long)hd);
     if (hq % hkv != 0)
       return Fail(CAPRESE_ERROR_SHAPE, "attention: query heads (%lld) must be a multiple of kv heads (%lld)",
                   (long long)hq, (long long)hkv);
