@@ -7,6 +7,7 @@ Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false
 var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
 {
     GenerateCommand.Create(),
+    BenchCommand.Create(),
     InfoCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -12,7 +12,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "llama2.c checkpoint (.bin) with its tokenizer beside it; default: the embedded stories260K" };
+        var model = new Option<string?>("--model", "-m") { Description = "A GGUF file, a llama2.c checkpoint (.bin, tokenizer beside it) or a Hugging Face directory (config.json + safetensors); default: the embedded stories260K" };
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue", DefaultValueFactory = _ => "Once upon a time" };
         var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda (cuda never falls back to cpu)", DefaultValueFactory = _ => "cpu" };
         backend.AcceptOnlyFromAmong("cpu", "cuda");
@@ -23,6 +23,9 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample among the K most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
         var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens holding probability P (1 = off)", DefaultValueFactory = _ => 1f };
         var seed = new Option<int?>("--seed", "-s") { Description = "Random seed for sampling" };
+        var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
+        var stop = new Option<string[]>("--stop") { Description = "Stop when the text contains this string (not printed); repeatable", AllowMultipleArgumentsPerToken = false };
+        var context = new Option<int>("--context") { Description = $"KV-cache positions (0 = the model's context, at most {ModelLoadOptions.DefaultMaxContext})", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
 
         maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be >= 0"); });
@@ -30,27 +33,34 @@ internal static class GenerateCommand
         topK.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--top-k must be >= 0"); });
         topP.Validators.Add(r => { float p = r.GetValueOrDefault<float>(); if (!(p > 0 && p <= 1)) r.AddError("--top-p must be in (0, 1]"); });
         threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be >= 0"); });
+        device.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--device must be >= 0"); });
+        context.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--context must be >= 0"); });
+        stop.Validators.Add(r => { if (r.GetValueOrDefault<string[]>()?.Any(string.IsNullOrEmpty) == true) r.AddError("--stop needs a non-empty string"); });
 
         var command = new Command("generate", "Generate text from a prompt")
         {
-            model, prompt, backend, weights, maxTokens, temperature, topK, topP, seed, threads,
+            model, prompt, backend, device, weights, maxTokens, temperature, topK, topP, seed, stop, context, threads,
         };
         command.SetAction((parse, ct) => RunAsync(new Request(
             parse.GetValue(model) ?? DefaultModel.Path,
             parse.GetValue(prompt)!,
-            parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu,
-            parse.GetValue(weights) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 },
-            parse.GetValue(threads),
-            new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed))), ct));
+            new ModelLoadOptions(
+                parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu,
+                parse.GetValue(device),
+                parse.GetValue(weights) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 },
+                parse.GetValue(threads),
+                ContextLength: parse.GetValue(context)),
+            new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed),
+                parse.GetValue(stop) is { Length: > 0 } stops ? stops : null)), ct));
         return command;
     }
 
-    private sealed record Request(string ModelPath, string Prompt, BackendKind Backend, DType Weights, int Threads, GenerationOptions Options);
+    private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options);
 
     private static async Task<int> RunAsync(Request request, CancellationToken ct)
     {
         var stderr = Console.Error;
-        if (!CapreseLibrary.IsBackendAvailable(request.Backend, out string reason))
+        if (!CapreseLibrary.IsBackendAvailable(request.Load.Backend, out string reason))
         {
             await stderr.WriteLineAsync($"error: {reason}");
             return ExitCodes.BackendUnavailable;
@@ -59,7 +69,7 @@ internal static class GenerateCommand
         LoadedModel loaded;
         try
         {
-            loaded = await ModelLoader.LoadAsync(request.ModelPath, new ModelLoadOptions(request.Backend, WeightType: request.Weights, NumThreads: request.Threads), ct);
+            loaded = await ModelLoader.LoadAsync(request.ModelPath, request.Load, ct);
         }
         catch (Exception ex) when (ex is ModelFormatException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {
@@ -74,6 +84,11 @@ internal static class GenerateCommand
 
         using (loaded)
         {
+            if (!loaded.HasTokenizer)
+            {
+                await stderr.WriteLineAsync($"error: {request.ModelPath} has no tokenizer");
+                return ExitCodes.BadModel;
+            }
             var stdout = Console.Out;
             try
             {
@@ -100,7 +115,7 @@ internal static class GenerateCommand
             var s = loaded.Generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Weights.ToString().ToLowerInvariant()}, stop: {s.StopReason}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}]"));
             return ExitCodes.Ok;
         }
     }

@@ -1,12 +1,17 @@
 namespace Caprese.Models.Generation;
 
-/// <summary>How to generate. Temperature 0 means greedy (argmax) decoding; TopK 0 and TopP 1 disable those filters.</summary>
+/// <summary>
+/// How to generate. Temperature 0 means greedy (argmax) decoding; TopK 0 and TopP 1 disable those filters.
+/// Generation also ends when the generated text contains one of <see cref="StopStrings"/>; the stop string
+/// and anything after it are not emitted.
+/// </summary>
 public sealed record GenerationOptions(
     int MaxTokens = 256,
     float Temperature = 0f,
     int TopK = 0,
     float TopP = 1f,
-    int? Seed = null)
+    int? Seed = null,
+    IReadOnlyList<string>? StopStrings = null)
 {
     public void Validate()
     {
@@ -18,5 +23,7 @@ public sealed record GenerationOptions(
             throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "must be >= 0 (0 = off)");
         if (!(TopP > 0f && TopP <= 1f))
             throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "must be in (0, 1] (1 = off)");
+        if (StopStrings is not null && StopStrings.Any(string.IsNullOrEmpty))
+            throw new ArgumentException("stop strings must be non-empty", nameof(StopStrings));
     }
 }

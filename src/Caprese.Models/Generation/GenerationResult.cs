@@ -27,4 +27,6 @@ public enum StopReason
     MaxTokens,
     /// <summary>The model's context window is full.</summary>
     ContextFull,
+    /// <summary>The text reached one of <see cref="GenerationOptions.StopStrings"/>.</summary>
+    StopString,
 }

@@ -1,22 +1,22 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
-using Caprese.Models.Llama;
+using Caprese.Models.Transformer;
 using Caprese.Models.Tokenization;
 
 namespace Caprese.Models.Generation;
 
 /// <summary>
 /// Prompt in, text out: tokenizes (with BOS), prefills the prompt in one batched pass, then
-/// decodes token by token until EOS, the token budget or the context end. One generation at
+/// decodes token by token until EOS, a stop string, the token budget or the context end. One generation at
 /// a time per instance: the model has a single KV cache.
 /// </summary>
 public sealed class TextGenerator
 {
-    private readonly LlamaModel _model;
-    private readonly SentencePieceBpeTokenizer _tokenizer;
+    private readonly TransformerModel _model;
+    private readonly ITokenizer _tokenizer;
 
-    public TextGenerator(LlamaModel model, SentencePieceBpeTokenizer tokenizer)
+    public TextGenerator(TransformerModel model, ITokenizer tokenizer)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -72,19 +72,25 @@ public sealed class TextGenerator
         double prefillMs = clock.Elapsed.TotalMilliseconds;
 
         var decoder = _tokenizer.CreateDecoder(previousToken: promptIds[^1]);
+        var stops = new StopStringFilter(options.StopStrings ?? []);
         int pos = promptIds.Length;
         double decodeMs = 0;
         int steps = 0;
         StopReason reason = StopReason.MaxTokens;
         while (run.Generated.Count < options.MaxTokens)
         {
-            if (next == SentencePieceBpeTokenizer.EosId)
+            if (_tokenizer.EosIds.Contains(next))
             {
                 reason = StopReason.EndOfSequence;
                 break;
             }
             run.Generated.Add(next);
-            yield return decoder.Append(next);
+            yield return stops.Push(decoder.Append(next));
+            if (stops.Stopped)
+            {
+                reason = StopReason.StopString;
+                break;
+            }
             if (run.Generated.Count == options.MaxTokens)
                 break; // the budget is spent: no need to compute a token nobody reads
             if (pos >= maxSeq)
@@ -101,7 +107,13 @@ public sealed class TextGenerator
             steps++;
             pos++;
         }
-        yield return decoder.Flush();
+        if (!stops.Stopped)
+        {
+            string tail = stops.Push(decoder.Flush());
+            if (stops.Stopped)
+                reason = StopReason.StopString;
+            yield return tail + stops.Flush();
+        }
         run.Stats = new GenerationStats(promptIds.Length, run.Generated.Count, prefillMs, decodeMs, steps, reason);
     }
 

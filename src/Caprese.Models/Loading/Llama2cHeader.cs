@@ -17,6 +17,13 @@ public sealed record Llama2cHeader(
     public int HeadDim => Dim / Heads;
     public int KvDim => KvHeads * HeadDim;
 
+    /// <summary>llama2.c models: Meta pair order (interleaved RoPE), SiLU, eps 1e-5, theta 10000.</summary>
+    public Transformer.ModelConfig ToModelConfig() => new()
+    {
+        Dim = Dim, HiddenDim = HiddenDim, Layers = Layers, Heads = Heads, KvHeads = KvHeads,
+        HeadDim = HeadDim, Vocab = Vocab, MaxSeqLen = MaxSeqLen, TiedEmbeddings = SharedClassifier,
+    };
+
     /// <summary>Checks the raw fields; throws <see cref="ModelFormatException"/> naming the first bad one.</summary>
     public static Llama2cHeader Parse(ReadOnlySpan<int> fields, string filePath)
     {

@@ -11,11 +11,10 @@ namespace Caprese.Models.Tokenization;
 /// (unknown codepoints become byte tokens "&lt;0xXX&gt;"), then greedy merging of the adjacent
 /// pair whose concatenation is the highest-scoring vocabulary piece.
 /// </summary>
-public sealed class SentencePieceBpeTokenizer
+public sealed class SentencePieceBpeTokenizer : ITokenizer
 {
-    public const int UnknownId = 0;
-    public const int BosId = 1;
-    public const int EosId = 2;
+    /// <summary>The special ids of llama2.c tokenizer files (sentencepiece's defaults).</summary>
+    public const int DefaultUnknownId = 0, DefaultBosId = 1, DefaultEosId = 2;
 
     // Caps far above real tokenizers: they stop a corrupt file from asking for huge allocations.
     internal const int MaxPieceLengthCap = 1024;
@@ -29,26 +28,71 @@ public sealed class SentencePieceBpeTokenizer
     private readonly Dictionary<string, int> _idByPiece;
     private readonly int[] _byteFallbackIds;
 
-    private SentencePieceBpeTokenizer(string[] pieces, float[] scores, int maxTokenLength)
+    private SentencePieceBpeTokenizer(string[] pieces, float[] scores, int maxTokenLength, bool[] isControl,
+        int unknownId, int bosId, int eosId, bool addDummyPrefix = true)
     {
+        AddDummyPrefix = addDummyPrefix;
         _pieces = pieces;
         _scores = scores;
         MaxTokenLength = maxTokenLength;
+        UnknownId = unknownId;
+        BosId = bosId;
+        EosId = eosId;
+        EosIds = [eosId];
         _idByPiece = new Dictionary<string, int>(pieces.Length, StringComparer.Ordinal);
         for (int i = 0; i < pieces.Length; i++)
             _idByPiece.TryAdd(pieces[i], i); // first id wins for duplicated pieces
 
         _byteFallbackIds = new int[256];
         for (int b = 0; b < 256; b++)
-            _byteFallbackIds[b] = _idByPiece.TryGetValue($"<0x{b:X2}>", out int id) ? id : UnknownId;
+            _byteFallbackIds[b] = _idByPiece.TryGetValue($"<0x{b:X2}>", out int id) ? id : unknownId;
 
         _decodedBytes = new byte[pieces.Length][];
         for (int i = 0; i < pieces.Length; i++)
-            _decodedBytes[i] = DecodedBytesOf(i, pieces[i]);
+            _decodedBytes[i] = DecodedBytesOf(pieces[i], isControl[i]);
     }
 
     public int VocabSize => _pieces.Length;
     public int MaxTokenLength { get; }
+    public int UnknownId { get; }
+
+    /// <summary>Whether encoding prepends a space (Llama 2 and llama2.c do; Gemma does not).</summary>
+    public bool AddDummyPrefix { get; }
+
+    public int BosId { get; }
+    public int EosId { get; }
+    public IReadOnlyCollection<int> EosIds { get; }
+    int? ITokenizer.BosId => BosId;
+
+    /// <summary>
+    /// A tokenizer from a vocabulary held elsewhere (GGUF metadata, tokenizer.json): pieces with
+    /// spaces as ' ' (not sentencepiece's U+2581), merge scores, and which ids are control tokens
+    /// (they decode to nothing). Byte tokens are recognised by their "&lt;0xXX&gt;" pieces.
+    /// </summary>
+    public static SentencePieceBpeTokenizer FromVocabulary(IReadOnlyList<string> pieces, IReadOnlyList<float> scores,
+        IReadOnlyList<bool>? isControl = null, int unknownId = DefaultUnknownId, int bosId = DefaultBosId, int eosId = DefaultEosId,
+        bool addDummyPrefix = true)
+    {
+        ArgumentNullException.ThrowIfNull(pieces);
+        ArgumentNullException.ThrowIfNull(scores);
+        if (pieces.Count != scores.Count || (isControl is not null && isControl.Count != pieces.Count))
+            throw new ArgumentException($"{pieces.Count} pieces, {scores.Count} scores and {isControl?.Count} control flags differ in number");
+        foreach (var (id, name) in new[] { (unknownId, nameof(unknownId)), (bosId, nameof(bosId)), (eosId, nameof(eosId)) })
+            if ((uint)id >= (uint)pieces.Count)
+                throw new ArgumentOutOfRangeException(name, id, $"outside the {pieces.Count}-token vocabulary");
+        // Pieces are kept as Latin-1 strings of their UTF-8 bytes, like the file format's.
+        var latin1 = pieces.Select(p => Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(p))).ToArray();
+        var control = isControl?.ToArray() ?? DefaultControl(pieces.Count);
+        return new SentencePieceBpeTokenizer(latin1, scores.ToArray(), latin1.Max(p => p.Length), control, unknownId, bosId, eosId, addDummyPrefix);
+    }
+
+    private static bool[] DefaultControl(int count)
+    {
+        var control = new bool[count];
+        for (int id = DefaultUnknownId; id <= DefaultEosId && id < count; id++)
+            control[id] = true;
+        return control;
+    }
 
     /// <summary>Loads a tokenizer file. With <paramref name="vocabSize"/> the file must hold exactly
     /// that many tokens (llama2.c takes the count from the model); without it, tokens run to the end.</summary>
@@ -96,7 +140,8 @@ public sealed class SentencePieceBpeTokenizer
             throw new ModelFormatException(sourceName, $"after token {pieces.Count - 1}", $"{data.Length - offset} extra bytes after the last token");
         if (pieces.Count < 3)
             throw new ModelFormatException(sourceName, "vocabulary", $"{pieces.Count} tokens; at least <unk>, <s>, </s> are needed");
-        return new SentencePieceBpeTokenizer(pieces.ToArray(), scores.ToArray(), maxLen);
+        return new SentencePieceBpeTokenizer(pieces.ToArray(), scores.ToArray(), maxLen, DefaultControl(pieces.Count),
+            DefaultUnknownId, DefaultBosId, DefaultEosId);
     }
 
     /// <summary>The raw piece bytes of a token (byte tokens as their "&lt;0xXX&gt;" text).</summary>
@@ -117,7 +162,7 @@ public sealed class SentencePieceBpeTokenizer
         {
             int first = symbols.Count;
             // sentencepiece's dummy prefix: words at the start look like words after a space.
-            AppendCodepointSymbols(" " + text, symbols);
+            AppendCodepointSymbols(AddDummyPrefix ? " " + text : text, symbols);
             var merged = BpeMerger.Merge(symbols.GetRange(first, symbols.Count - first), _pieces, _scores, _idByPiece);
             symbols.RemoveRange(first, symbols.Count - first);
             symbols.AddRange(merged);
@@ -141,6 +186,8 @@ public sealed class SentencePieceBpeTokenizer
     /// <summary>A decoder for streaming: it holds back incomplete UTF-8 sequences until their last byte arrives.</summary>
     public StreamingTextDecoder CreateDecoder(int previousToken = -1) => new(this, previousToken);
 
+    ITextStreamDecoder ITokenizer.CreateDecoder(int previousToken) => CreateDecoder(previousToken);
+
     private void AppendCodepointSymbols(string text, List<int> symbols)
     {
         Span<byte> utf8 = stackalloc byte[4];
@@ -157,9 +204,9 @@ public sealed class SentencePieceBpeTokenizer
         }
     }
 
-    private static byte[] DecodedBytesOf(int id, string piece)
+    private static byte[] DecodedBytesOf(string piece, bool isControl)
     {
-        if (id is UnknownId or BosId or EosId)
+        if (isControl)
             return [];
         if (piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece[5] == '>'
             && byte.TryParse(piece.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte b))

@@ -6,7 +6,7 @@ namespace Caprese.Models.Tokenization;
 /// Turns generated token ids into text piece by piece. A character split across byte tokens
 /// is held back until it is complete, so every returned string is valid text.
 /// </summary>
-public sealed class StreamingTextDecoder
+public sealed class StreamingTextDecoder : ITextStreamDecoder
 {
     private readonly SentencePieceBpeTokenizer _tokenizer;
     private readonly Decoder _utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false).GetDecoder();
@@ -24,7 +24,7 @@ public sealed class StreamingTextDecoder
     {
         var bytes = _tokenizer.TokenBytes(id);
         // sentencepiece drops the dummy-prefix space of the first word after BOS.
-        if (_previous == SentencePieceBpeTokenizer.BosId && bytes.Length > 0 && bytes[0] == (byte)' ')
+        if (_tokenizer.AddDummyPrefix && _previous == _tokenizer.BosId && bytes.Length > 0 && bytes[0] == (byte)' ')
             bytes = bytes[1..];
         _previous = id;
         return Convert(bytes, flush: false);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Caprese.Interop;
-using Caprese.Models.Llama;
+using Caprese.Models.Transformer;
+using Caprese.Models.Weights;
 using Caprese.Models.Loading;
 using Caprese.Models.Tests.Support;
 using Caprese.Models.Tokenization;
@@ -72,8 +73,8 @@ public sealed class FuzzTests
     private static void RunOneStep(Llama2cCheckpoint ckpt)
     {
         using var context = CapreseContext.Create(BackendKind.Cpu);
-        var config = LlamaConfig.FromLlama2c(ckpt.Header);
-        using var model = new LlamaModel(context, LlamaWeights.Upload(context, ckpt, config), ownsWeights: true);
+        var config = ckpt.Header.ToModelConfig();
+        using var model = new TransformerModel(context, ModelWeights.Upload(context, new Llama2cWeightSource(ckpt), config), ownsWeights: true);
         int next = model.PrefillArgmax([1, 403, 407], 0);
         Assert.InRange(next, 0, config.Vocab - 1);
         Assert.Equal(config.Vocab, model.DecodeStep(next, 3).Length);

@@ -11,6 +11,7 @@ internal static partial class SharedFiles
     public static string RepositoryRoot => Root.Value;
     public static string ModelDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared", "models", "stories260K"));
     public static string Checkpoint => Path.Combine(ModelDirectory, "stories260K.bin");
+    public static string Gguf => Path.Combine(ModelDirectory, "stories260K.gguf");
     public static string Tokenizer => Path.Combine(ModelDirectory, "tok512.bin");
     public static string Readme => Path.Combine(ModelDirectory, "README.md");
 

@@ -1,6 +1,6 @@
 using Caprese.Interop;
 
-namespace Caprese.Models.Llama;
+namespace Caprese.Models.Transformer;
 
 /// <summary>Per-layer key and value caches, each [MaxSeqLen, KvHeads, HeadDim] f32.</summary>
 public sealed class KvCache : IDisposable
@@ -8,7 +8,7 @@ public sealed class KvCache : IDisposable
     private readonly DeviceBuffer[] _keys;
     private readonly DeviceBuffer[] _values;
 
-    public KvCache(CapreseContext context, LlamaConfig config)
+    public KvCache(CapreseContext context, ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(context);
         Config = config;
@@ -29,7 +29,7 @@ public sealed class KvCache : IDisposable
         }
     }
 
-    public LlamaConfig Config { get; }
+    public ModelConfig Config { get; }
 
     public TensorDesc Keys(int layer) => _keys[layer].Tensor;
     public TensorDesc Values(int layer) => _values[layer].Tensor;

@@ -1,6 +1,6 @@
 using Caprese.Interop;
 
-namespace Caprese.Models.Llama;
+namespace Caprese.Models.Transformer;
 
 /// <summary>Scratch tensors of a forward pass, allocated once for the largest batch of rows so
 /// that decoding a token allocates nothing.</summary>
@@ -8,7 +8,7 @@ internal sealed class ActivationBuffers : IDisposable
 {
     private readonly List<DeviceBuffer> _all = [];
 
-    public ActivationBuffers(CapreseContext context, LlamaConfig c, int maxRows)
+    public ActivationBuffers(CapreseContext context, ModelConfig c, int maxRows)
     {
         MaxRows = maxRows;
         try
@@ -23,8 +23,8 @@ internal sealed class ActivationBuffers : IDisposable
             TokenIds = A(DType.I32, maxRows);
             Residual = A(DType.F32, maxRows, c.Dim);
             Normed = A(DType.F32, maxRows, c.Dim);
-            Query = A(DType.F32, maxRows, c.Dim);
-            Attended = A(DType.F32, maxRows, c.Dim);
+            Query = A(DType.F32, maxRows, c.QueryDim);
+            Attended = A(DType.F32, maxRows, c.QueryDim);
             Projected = A(DType.F32, maxRows, c.Dim);
             Gate = A(DType.F32, maxRows, c.HiddenDim);
             Up = A(DType.F32, maxRows, c.HiddenDim);

@@ -1,7 +1,7 @@
 using Caprese.Interop;
 using Caprese.Models.Tests.Support;
 
-namespace Caprese.Models.Tests.Llama;
+namespace Caprese.Models.Tests.Transformer;
 
 /// <summary>Batched prefill and token-by-token decoding are the same computation; only float
 /// summation order may differ. Tolerance: |a - b| &lt;= 1e-3 + 1e-3 |b| per logit (logits here are O(10)).</summary>

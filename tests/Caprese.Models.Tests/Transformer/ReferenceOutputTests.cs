@@ -2,7 +2,7 @@ using Caprese.Interop;
 using Caprese.Models.Generation;
 using Caprese.Models.Tests.Support;
 
-namespace Caprese.Models.Tests.Llama;
+namespace Caprese.Models.Tests.Transformer;
 
 /// <summary>The greedy continuation must reproduce the llama2.c reference ids exactly, on every backend.</summary>
 public sealed class ReferenceOutputTests

@@ -1,26 +1,28 @@
 using Caprese.Interop;
 
-namespace Caprese.Models.Llama;
+namespace Caprese.Models.Transformer;
 
 /// <summary>
-/// A Llama decoder running on a <see cref="CapreseContext"/> through the interop ops only.
+/// A decoder-only transformer (Llama, Qwen2, Gemma 2) running on a <see cref="CapreseContext"/>
+/// through the interop ops only; every family difference is a field of <see cref="ModelConfig"/>.
 /// <see cref="Prefill(ReadOnlySpan{int}, int)"/> pushes all prompt rows through each layer as
 /// one batch (in chunks of at most <see cref="MaxBatchRows"/> rows); <see cref="DecodeStep(int, int)"/>
 /// is the same pass with one row. K and V projections write straight into the cache rows.
 /// </summary>
-public sealed class LlamaModel : IDisposable
+public sealed class TransformerModel : IDisposable
 {
     public const int DefaultMaxBatchRows = 256;
 
     private readonly CapreseContext _context;
     private readonly ActivationBuffers _buffers;
+    private readonly DeviceBuffer? _invFreq;
     private readonly bool _ownsWeights;
 
     /// <param name="context">The context <paramref name="weights"/> live in; the model runs every op on it.</param>
     /// <param name="weights">Uploaded weights.</param>
     /// <param name="maxBatchRows">Rows per prefill batch; 0 = min(MaxSeqLen, <see cref="DefaultMaxBatchRows"/>).</param>
     /// <param name="ownsWeights">Dispose <paramref name="weights"/> with the model.</param>
-    public LlamaModel(CapreseContext context, LlamaWeights weights, int maxBatchRows = 0, bool ownsWeights = false)
+    public TransformerModel(CapreseContext context, ModelWeights weights, int maxBatchRows = 0, bool ownsWeights = false)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(weights);
@@ -33,17 +35,20 @@ public sealed class LlamaModel : IDisposable
         try
         {
             _buffers = new ActivationBuffers(context, Config, MaxBatchRows);
+            if (RopeFrequencies.For(Config) is { } table)
+                _invFreq = context.Upload<float>(table, DType.F32, table.Length);
         }
         catch
         {
+            _buffers?.Dispose();
             Cache.Dispose();
             throw;
         }
         _ownsWeights = ownsWeights;
     }
 
-    public LlamaConfig Config { get; }
-    public LlamaWeights Weights { get; }
+    public ModelConfig Config { get; }
+    public ModelWeights Weights { get; }
     public KvCache Cache { get; }
     public int MaxBatchRows { get; }
     public BackendKind Backend => _context.Backend;
@@ -92,6 +97,7 @@ public sealed class LlamaModel : IDisposable
 
     public void Dispose()
     {
+        _invFreq?.Dispose();
         _buffers.Dispose();
         Cache.Dispose();
         if (_ownsWeights)
@@ -122,47 +128,59 @@ public sealed class LlamaModel : IDisposable
     private void ForwardRows(ReadOnlySpan<int> tokens, int pos0)
     {
         var c = Config;
-        var w = Weights;
         var b = _buffers;
         int m = tokens.Length;
         var ctx = _context;
+        TensorDesc? invFreq = _invFreq?.Tensor;
 
         b.TokenIds.CopyFrom(tokens);
         var ids = b.TokenIds.AsTensor(DType.I32, m);
         var x = b.Residual.AsTensor(DType.F32, m, c.Dim);
         var xn = b.Normed.AsTensor(DType.F32, m, c.Dim);
-        var q = b.Query.AsTensor(DType.F32, m, c.Dim);
+        var q = b.Query.AsTensor(DType.F32, m, c.QueryDim);
         var qHeads = b.Query.AsTensor(DType.F32, m, c.Heads, c.HeadDim);
         var att = b.Attended.AsTensor(DType.F32, m, c.Heads, c.HeadDim);
-        var attFlat = b.Attended.AsTensor(DType.F32, m, c.Dim);
+        var attFlat = b.Attended.AsTensor(DType.F32, m, c.QueryDim);
         var proj = b.Projected.AsTensor(DType.F32, m, c.Dim);
         var gate = b.Gate.AsTensor(DType.F32, m, c.HiddenDim);
         var up = b.Up.AsTensor(DType.F32, m, c.HiddenDim);
-        var attention = new AttentionParams(pos0, 0, 1f / MathF.Sqrt(c.HeadDim), 0f);
 
-        ctx.Embedding(w.TokenEmbedding, ids, 1f, x);
+        ctx.Embedding(Weights.TokenEmbedding, ids, c.EmbeddingScale, x);
         for (int l = 0; l < c.Layers; l++)
         {
-            // Attention block: x += Wo · attn(rope(Wq xn), cache(rope(Wk xn)), cache(Wv xn)).
-            ctx.RmsNorm(x, w.RmsAttention(l), c.NormEps, 0f, xn);
-            var kRows = Cache.KeyRows(l, pos0, m);
-            ctx.Matmul(xn, w.Wq(l), null, q);
-            ctx.Matmul(xn, w.Wk(l), null, kRows);
-            ctx.Matmul(xn, w.Wv(l), null, Cache.ValueRows(l, pos0, m));
-            ctx.Rope(qHeads, pos0, c.RopeTheta, null, c.RopeStyle);
-            ctx.Rope(Cache.KeyRowsByHead(l, pos0, m), pos0, c.RopeTheta, null, c.RopeStyle);
-            ctx.Attention(qHeads, Cache.Keys(l), Cache.Values(l), attention, att);
-            ctx.Matmul(attFlat, w.Wo(l), null, proj);
-            ctx.Add(x, proj, x);
+            var w = Weights.Layers[l];
 
-            // Gated FFN block: x += Wdown · (act(Wgate xn) ⊙ Wup xn).
-            ctx.RmsNorm(x, w.RmsFfn(l), c.NormEps, 0f, xn);
-            ctx.Matmul(xn, w.WGate(l), null, gate);
-            ctx.Matmul(xn, w.WUp(l), null, up);
+            // Attention block: x += [PostNorm] Wo · attn(rope(Wq xn + bq), cache(rope(Wk xn + bk)), cache(Wv xn + bv)).
+            ctx.RmsNorm(x, w.AttentionNorm, c.NormEps, c.NormWeightOffset, xn);
+            ctx.Matmul(xn, w.Wq, w.Bq, q);
+            ctx.Matmul(xn, w.Wk, w.Bk, Cache.KeyRows(l, pos0, m));
+            ctx.Matmul(xn, w.Wv, w.Bv, Cache.ValueRows(l, pos0, m));
+            ctx.Rope(qHeads, pos0, c.RopeTheta, invFreq, c.RopeStyle);
+            ctx.Rope(Cache.KeyRowsByHead(l, pos0, m), pos0, c.RopeTheta, invFreq, c.RopeStyle);
+            var attention = new AttentionParams(pos0, c.WindowOf(l), c.EffectiveAttentionScale, c.AttentionSoftcap);
+            ctx.Attention(qHeads, Cache.Keys(l), Cache.Values(l), attention, att);
+            ctx.Matmul(attFlat, w.Wo, null, proj);
+            AddToResidual(x, proj, w.PostAttentionNorm, xn);
+
+            // Gated FFN block: x += [PostNorm] Wdown · (act(Wgate xn) ⊙ Wup xn).
+            ctx.RmsNorm(x, w.FfnNorm, c.NormEps, c.NormWeightOffset, xn);
+            ctx.Matmul(xn, w.WGate, null, gate);
+            ctx.Matmul(xn, w.WUp, null, up);
             ctx.GatedActivation(gate, up, c.Activation, gate);
-            ctx.Matmul(gate, w.WDown(l), null, proj);
-            ctx.Add(x, proj, x);
+            ctx.Matmul(gate, w.WDown, null, proj);
+            AddToResidual(x, proj, w.PostFfnNorm, xn);
         }
+    }
+
+    // x += branch, normalised first where the family has a post-norm (Gemma 2); scratch is free to overwrite.
+    private void AddToResidual(TensorDesc x, TensorDesc branch, TensorDesc? postNorm, TensorDesc scratch)
+    {
+        if (postNorm is { } norm)
+        {
+            _context.RmsNorm(branch, norm, Config.NormEps, Config.NormWeightOffset, scratch);
+            branch = scratch;
+        }
+        _context.Add(x, branch, x);
     }
 
     // Only the last row feeds the next token, so only it is normalised and classified.
@@ -171,8 +189,11 @@ public sealed class LlamaModel : IDisposable
         var c = Config;
         var x = _buffers.Residual.AsTensor(DType.F32, _buffers.MaxRows, c.Dim).WithOffsetRows(lastRow, 1);
         var xn = _buffers.Normed.AsTensor(DType.F32, 1, c.Dim);
-        _context.RmsNorm(x, Weights.RmsFinal, c.NormEps, 0f, xn);
-        _context.Matmul(xn, Weights.Classifier, null, _buffers.Logits.Tensor);
+        var logits = _buffers.Logits.Tensor;
+        _context.RmsNorm(x, Weights.FinalNorm, c.NormEps, c.NormWeightOffset, xn);
+        _context.Matmul(xn, Weights.Classifier, null, logits);
+        if (c.FinalLogitSoftcap > 0)
+            _context.Softcap(logits, c.FinalLogitSoftcap, logits);
     }
 
     private void CopyLogits(Span<float> logits)

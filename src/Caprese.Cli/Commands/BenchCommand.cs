@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Caprese.Interop;
+using Caprese.Models;
+using Caprese.Models.Transformer;
+
+namespace Caprese.Cli.Commands;
+
+/// <summary>`caprese bench`: greedy decode speed of a synthetic model at a real checkpoint's shape (no files needed).</summary>
+internal static class BenchCommand
+{
+    private static readonly Dictionary<string, Func<ModelConfig>> Presets = new()
+    {
+        ["llama-3.1-8b"] = () => ModelPresets.Llama31_8B,
+        ["llama-3.1-70b"] = () => ModelPresets.Llama31_70B,
+        ["qwen2.5-14b"] = () => ModelPresets.Qwen25_14B,
+        ["gemma-2-9b"] = () => ModelPresets.Gemma2_9B,
+        ["tiny-llama"] = () => ModelPresets.Tiny(ModelFamily.Llama),
+        ["tiny-qwen2"] = () => ModelPresets.Tiny(ModelFamily.Qwen2),
+        ["tiny-gemma2"] = () => ModelPresets.Tiny(ModelFamily.Gemma2),
+    };
+
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = "Model shape", DefaultValueFactory = _ => "llama-3.1-8b" };
+        preset.AcceptOnlyFromAmong([.. Presets.Keys]);
+        var layers = new Option<int>("--layers") { Description = "Layers to instantiate (0 = all of the preset)", DefaultValueFactory = _ => 0 };
+        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        backend.AcceptOnlyFromAmong("cpu", "cuda");
+        var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
+        var weights = new Option<string>("--weights") { Description = "f32, f16 or bf16", DefaultValueFactory = _ => "bf16" };
+        weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prefill length", DefaultValueFactory = _ => 32 };
+        var decodeTokens = new Option<int>("--decode-tokens") { Description = "Greedy decode steps timed", DefaultValueFactory = _ => 32 };
+        foreach (var o in new[] { layers, promptTokens, decodeTokens })
+            o.Validators.Add(r => { if (r.GetValueOrDefault<int>() < (o == layers ? 0 : 1)) r.AddError($"{o.Name} is out of range"); });
+
+        var command = new Command("bench", "Time prefill and greedy decoding of a synthetic (seeded random) model of a preset shape")
+        {
+            preset, layers, backend, device, weights, promptTokens, decodeTokens,
+        };
+        command.SetAction(parse =>
+        {
+            var config = Presets[parse.GetValue(preset)!]();
+            if (parse.GetValue(layers) is > 0 and var n)
+                config = config with { Layers = n };
+            var options = new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, parse.GetValue(device));
+            var dtype = parse.GetValue(weights) switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
+            return Run(parse.GetValue(preset)!, config, options, dtype, parse.GetValue(promptTokens), parse.GetValue(decodeTokens));
+        });
+        return command;
+    }
+
+    private static int Run(string name, ModelConfig config, ModelLoadOptions options, DType dtype, int promptTokens, int decodeTokens)
+    {
+        if (!CapreseLibrary.IsBackendAvailable(options.Backend, out string reason))
+        {
+            Console.Error.WriteLine($"error: {reason}");
+            return ExitCodes.BackendUnavailable;
+        }
+        config = config with { MaxSeqLen = Math.Min(config.MaxSeqLen, promptTokens + decodeTokens + 1) };
+        var clock = Stopwatch.StartNew();
+        using var loaded = SyntheticModel.Create(config, seed: 1, dtype, options);
+        double buildS = clock.Elapsed.TotalSeconds;
+        var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 7919 + 1) % config.Vocab).ToArray();
+
+        clock.Restart();
+        int token = loaded.Model.PrefillArgmax(prompt, 0);
+        double prefillMs = clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+        for (int i = 0; i < decodeTokens; i++)
+            token = loaded.Model.DecodeStepArgmax(token, promptTokens + i);
+        double decodeMs = clock.Elapsed.TotalMilliseconds;
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[{name}, {config.Layers} layers, weights {dtype.ToString().ToLowerInvariant()} ({loaded.Model.Weights.Bytes / 1e9:F2} GB), backend {options.Backend.ToString().ToLowerInvariant()}: build {buildS:F1} s, prefill {promptTokens} tokens {prefillMs:F1} ms, decode {decodeTokens * 1000.0 / decodeMs:F2} tokens/s]"));
+        return ExitCodes.Ok;
+    }
+}
