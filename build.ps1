@@ -21,9 +21,9 @@ function Build-Native {
   Invoke-Step "native: build (-j$Jobs)" { cmake --build $BuildDir -j $Jobs --config Release }
 }
 
-function Build-Managed {
+function Build-Managed([string]$Target = "Caprese.sln") {
   $full = (Resolve-Path $BuildDir).Path
-  Invoke-Step "managed: dotnet build ($Configuration)" { dotnet build Caprese.sln -c $Configuration -p:CapreseSkipNativeBuild=true "-p:CapreseNativeBuildDir=$full" -nologo -v:minimal }
+  Invoke-Step "managed: dotnet build $Target ($Configuration)" { dotnet build $Target -c $Configuration -p:CapreseSkipNativeBuild=true "-p:CapreseNativeBuildDir=$full" -nologo -v:minimal }
 }
 
 switch ($Command) {
@@ -35,7 +35,8 @@ switch ($Command) {
     Write-Host "(the packaging consumer tests are bash-only: tests/consumers/run-consumer-tests.sh)"
   }
   "run" {
-    Build-Native; Build-Managed
+    # Only the CLI: the tests' and benchmarks' peers (TorchSharp) are large downloads it does not need.
+    Build-Native; Build-Managed "src/Caprese.Cli/Caprese.Cli.csproj"
     $cliArgs = if ($Rest) { $Rest } else { @("generate") }
     Invoke-Step "caprese $cliArgs" { dotnet "src/Caprese.Cli/bin/$Configuration/net10.0/caprese.dll" @cliArgs }
   }

@@ -30,9 +30,10 @@ build_native() {
 }
 
 build_managed() {
-  step "managed: dotnet build ($CONFIGURATION)"
+  local target=${1:-Caprese.sln}
+  step "managed: dotnet build $target ($CONFIGURATION)"
   # The native tree is already built above; Caprese.Native only packs it.
-  dotnet build Caprese.sln -c "$CONFIGURATION" -p:CapreseSkipNativeBuild=true \
+  dotnet build "$target" -c "$CONFIGURATION" -p:CapreseSkipNativeBuild=true \
     -p:CapreseNativeBuildDir="$PWD/$BUILD_DIR" -nologo -v:minimal
 }
 
@@ -80,7 +81,9 @@ case "$cmd" in
   test) build_native; build_managed; run_tests ;;
   run)
     shift
-    build_native; build_managed
+    # Only the CLI and what it references: the tests' and benchmarks' peers (TorchSharp) are
+    # large downloads the main job does not need.
+    build_native; build_managed src/Caprese.Cli/Caprese.Cli.csproj
     step "caprese ${*:-generate}"
     dotnet "src/Caprese.Cli/bin/$CONFIGURATION/net10.0/caprese.dll" "${@:-generate}" ;;
   cuda-toolkit) bash scripts/install-cuda-toolkit.sh ;;
