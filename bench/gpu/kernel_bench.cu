@@ -7,8 +7,11 @@
 // time is the median of the repeats after warm-up. The roofline is a plain 16-byte
 // streaming-read kernel over 1 GiB timed the same way; a case's GB/s counts the bytes it
 // must read (weights + activations; KV cache for attention) and its % is against that.
+// Sparse FFN cases count only the bytes they actually read (active rows, extras, x,
+// indices) and carry their speed-up over the dense FFN (three matmuls + activation)
+// timed in the same run.
 //
-//   caprese_kernel_bench [--reps N>=50] [--json path] [--device D]
+//   caprese_kernel_bench [--reps N>=50] [--json path] [--device D] [--suite all|ops|sparse_ffn]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -87,6 +90,7 @@ __global__ void Convert(const float* in, T* out, size_t n) {
 struct Result {
   std::string name, impl, dtype, shape;
   double us = 0, bytes = 0, gbps = 0, pct = 0;
+  double speedup = 0;  // sparse FFN: dense FFN time / this time (0: not applicable)
 };
 
 class Bench {
@@ -189,11 +193,13 @@ class Bench {
   }
 
   void Add(const std::string& name, const std::string& impl, const std::string& dtype, const std::string& shape,
-           double us, double bytes) {
-    Result r{name, impl, dtype, shape, us, bytes, bytes / us / 1e3, 0};
+           double us, double bytes, double speedup = 0) {
+    Result r{name, impl, dtype, shape, us, bytes, bytes / us / 1e3, 0, speedup};
     r.pct = roofline_gbps_ > 0 ? 100.0 * r.gbps / roofline_gbps_ : 100.0;
-    std::printf("%-12s %-10s %-5s %-24s %10.2f us %9.1f GB/s %6.1f %%\n", r.name.c_str(), r.impl.c_str(),
+    std::printf("%-12s %-10s %-5s %-24s %10.2f us %9.1f GB/s %6.1f %%", r.name.c_str(), r.impl.c_str(),
                 r.dtype.c_str(), r.shape.c_str(), r.us, r.gbps, r.pct);
+    if (speedup > 0) std::printf("  x%.2f vs dense", speedup);
+    std::printf("\n");
     std::fflush(stdout);
     results_.push_back(r);
   }
@@ -313,6 +319,122 @@ void BenchAttention(Bench& b) {
   }
 }
 
+// Sparse FFN (caprese_sparse_ffn) at Llama-3.1-8B, Qwen2.5-14B and Llama-3.1-70B FFN shapes,
+// f16, against the dense FFN through the existing ops (gate and up GEMVs, gated activation,
+// down GEMV on the [D, H] down weights). Variants per sparsity s (fraction of neurons
+// skipped): "indices" (GRIFFIN gathered on the fly: k = (1-s)H random rows, sorted),
+// "indices+r256" (Caprese: the same plus 256 merged adapter neurons), "sliced" (ALL over
+// weights compacted per prompt: a [k, D] view) and "threshold" (CATS, threshold set so that
+// a fraction s of the neurons is inactive for every row; it also reads all of w_gate).
+void BenchSparseFfn(Bench& b) {
+  struct Model {
+    int64_t d, h;
+    const char* name;
+  };
+  const Model models[] = {{4096, 14336, "8B"}, {5120, 13824, "14B"}, {8192, 28672, "70B"}};
+  const caprese_dtype dt = CAPRESE_DTYPE_F16;
+  const double esz = 2;
+  const int64_t r = 256;
+  for (const Model& md : models) {
+    const int64_t d = md.d, h = md.h;
+    __half* wg = b.RandomAs<__half>(h * d, 11, 0.02f);
+    __half* wu = b.RandomAs<__half>(h * d, 12, 0.02f);
+    __half* wdt = b.RandomAs<__half>(h * d, 13, 0.02f);  // [H, D] for the sparse op
+    __half* wdn = b.RandomAs<__half>(d * h, 14, 0.02f);  // [D, H] for the dense matmul
+    __half* eu = b.RandomAs<__half>(r * d, 15, 0.02f);
+    __half* ed = b.RandomAs<__half>(r * d, 16, 0.02f);
+    float* x = b.Random(16 * d, 17, 1.0f);
+    float* y = b.Alloc<float>(16 * d);
+    float* g = b.Alloc<float>(16 * h);
+    float* u = b.Alloc<float>(16 * h);
+    int32_t* idx = b.Alloc<int32_t>(h);
+    for (int64_t m : {1, 2, 4, 8, 16}) {
+      caprese_tensor xt = Tensor(x, CAPRESE_DTYPE_F32, {m, d}), yt = Tensor(y, CAPRESE_DTYPE_F32, {m, d}),
+                     gt = Tensor(g, CAPRESE_DTYPE_F32, {m, h}), ut = Tensor(u, CAPRESE_DTYPE_F32, {m, h}),
+                     wgt = Tensor(wg, dt, {h, d}), wut = Tensor(wu, dt, {h, d}), wdtt = Tensor(wdt, dt, {h, d}),
+                     wdnt = Tensor(wdn, dt, {d, h}), eut = Tensor(eu, dt, {r, d}), edt = Tensor(ed, dt, {r, d});
+      char shape[96];
+      std::snprintf(shape, sizeof shape, "%s M%lld D%lld H%lld", md.name, (long long)m, (long long)d, (long long)h);
+      const double x_bytes = static_cast<double>(m * d * 4);
+      const double dense_us = b.TimeUs([&] {
+        CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &xt, &wgt, nullptr, &gt));
+        CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &xt, &wut, nullptr, &ut));
+        CAPRESE_OR_DIE(caprese_gated_activation(b.ctx(), &gt, &ut, CAPRESE_ACTIVATION_SILU, &gt));
+        CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &gt, &wdnt, nullptr, &yt));
+      });
+      b.Add("ffn", "dense", "f16", shape, dense_us, 3.0 * h * d * esz + x_bytes + 2.0 * m * h * 4, 1.0);
+
+      // Per-neuron max over rows of |silu(x·wg)|: a threshold at its s-quantile leaves a
+      // fraction s of the neurons inactive for every row.
+      CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &xt, &wgt, nullptr, &gt));
+      std::vector<float> gh(m * h);  // host copies wait for the context's stream
+      CAPRESE_OR_DIE(caprese_copy(b.ctx(), gh.data(), g, gh.size() * 4, CAPRESE_COPY_DEVICE_TO_HOST));
+      std::vector<float> peak(h, 0.0f);
+      for (int64_t rr = 0; rr < m; ++rr)
+        for (int64_t j = 0; j < h; ++j) {
+          const float v = gh[rr * h + j];
+          peak[j] = std::max(peak[j], std::fabs(v / (1.0f + std::exp(-v))));
+        }
+      std::vector<float> sorted_peak = peak;
+      std::sort(sorted_peak.begin(), sorted_peak.end());
+
+      for (int pct : {0, 50, 75, 90}) {
+        const int64_t k = h * (100 - pct) / 100;
+        // k distinct rows spread over H, sorted (a runtime sorts GRIFFIN's top-k once per prompt).
+        std::vector<int32_t> hidx(h);
+        for (int64_t j = 0; j < h; ++j) hidx[j] = static_cast<int32_t>(j);
+        unsigned state = 12345u + static_cast<unsigned>(pct);
+        for (int64_t j = h - 1; j > 0; --j) {
+          state = state * 1664525u + 1013904223u;
+          std::swap(hidx[j], hidx[state % static_cast<unsigned>(j + 1)]);
+        }
+        hidx.resize(k);
+        std::sort(hidx.begin(), hidx.end());
+        CAPRESE_OR_DIE(caprese_copy(b.ctx(), idx, hidx.data(), k * 4, CAPRESE_COPY_HOST_TO_DEVICE));
+        caprese_tensor it = Tensor(idx, CAPRESE_DTYPE_I32, {k});
+        char label[32];
+        std::snprintf(label, sizeof label, "%d%%", pct);
+        const std::string sh = std::string(shape) + " s" + label;
+        const double rows_bytes = static_cast<double>(k) * d * esz;
+
+        caprese_sparse_ffn_params p{};
+        p.activation = CAPRESE_ACTIVATION_SILU;
+        p.selection = CAPRESE_SPARSE_INDICES;
+        double us = b.TimeUs([&] {
+          CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(), &xt, &wgt, &wut, &wdtt, &it, nullptr, nullptr, &p, &yt));
+        });
+        b.Add("sparse_ffn", "indices", "f16", sh, us, 3 * rows_bytes + x_bytes + k * 4.0, dense_us / us);
+        us = b.TimeUs([&] {
+          CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(), &xt, &wgt, &wut, &wdtt, &it, &eut, &edt, &p, &yt));
+        });
+        b.Add("sparse_ffn", "idx+r256", "f16", sh, us, 3 * rows_bytes + 2.0 * r * d * esz + x_bytes + k * 4.0,
+              dense_us / us);
+
+        p.selection = CAPRESE_SPARSE_ALL;
+        caprese_tensor sg = Tensor(wg, dt, {k, d}), su = Tensor(wu, dt, {k, d}), sd = Tensor(wdt, dt, {k, d});
+        us = b.TimeUs([&] {
+          CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(), &xt, &sg, &su, &sd, nullptr, nullptr, nullptr, &p, &yt));
+        });
+        b.Add("sparse_ffn", "sliced", "f16", sh, us, 3 * rows_bytes + x_bytes, dense_us / us);
+
+        p.selection = CAPRESE_SPARSE_THRESHOLD;
+        const size_t q = std::min<size_t>(h - 1, static_cast<size_t>(h * pct / 100));
+        p.threshold = pct == 0 ? 0.0f : sorted_peak[q];
+        int64_t active = 0;
+        for (float v : peak) active += v >= p.threshold;
+        us = b.TimeUs([&] {
+          CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(), &xt, &wgt, &wut, &wdtt, nullptr, nullptr, nullptr, &p, &yt));
+        });
+        std::snprintf(label, sizeof label, " act%.0f%%", 100.0 * active / h);
+        b.Add("sparse_ffn", "threshold", "f16", sh + label, us,
+              static_cast<double>(h + 2 * active) * d * esz + x_bytes, dense_us / us);
+      }
+    }
+    CAPRESE_OR_DIE(caprese_context_synchronize(b.ctx()));
+    b.Release();
+  }
+}
+
 std::string JsonEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -339,9 +461,9 @@ bool WriteJson(const Bench& b, const std::string& path, int reps) {
     const Result& r = rs[i];
     std::fprintf(f,
                  "    {\"op\": \"%s\", \"impl\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"median_us\": %.3f, "
-                 "\"bytes\": %.0f, \"gbps\": %.2f, \"pct_roofline\": %.2f}%s\n",
+                 "\"bytes\": %.0f, \"gbps\": %.2f, \"pct_roofline\": %.2f, \"speedup_vs_dense\": %.3f}%s\n",
                  r.name.c_str(), r.impl.c_str(), r.dtype.c_str(), r.shape.c_str(), r.us, r.bytes, r.gbps, r.pct,
-                 i + 1 < rs.size() ? "," : "");
+                 r.speedup, i + 1 < rs.size() ? "," : "");
   }
   std::fprintf(f, "  ]\n}\n");
   const bool ok = std::fclose(f) == 0;
@@ -352,7 +474,7 @@ bool WriteJson(const Bench& b, const std::string& path, int reps) {
 
 int main(int argc, char** argv) {
   int reps = 50, device = 0;
-  std::string json;
+  std::string json, suite = "all";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) {
@@ -361,8 +483,13 @@ int main(int argc, char** argv) {
       json = argv[++i];
     } else if (a == "--device" && i + 1 < argc) {
       device = std::atoi(argv[++i]);
+    } else if (a == "--suite" && i + 1 < argc && (std::string(argv[i + 1]) == "all" ||
+                                                  std::string(argv[i + 1]) == "ops" ||
+                                                  std::string(argv[i + 1]) == "sparse_ffn")) {
+      suite = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--reps N>=50] [--json path] [--device D]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--reps N>=50] [--json path] [--device D] [--suite all|ops|sparse_ffn]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -386,9 +513,12 @@ int main(int argc, char** argv) {
               b.prop().major, b.prop().minor, b.prop().multiProcessorCount, b.l2_bytes() / 1048576.0, reps);
   std::printf("%-12s %-10s %-5s %-24s %13s %14s %8s\n", "op", "impl", "dtype", "shape", "time", "bandwidth", "roofline");
   b.MeasureRoofline();
-  BenchMatmuls(b);
-  BenchRmsNorm(b);
-  BenchAttention(b);
+  if (suite != "sparse_ffn") {
+    BenchMatmuls(b);
+    BenchRmsNorm(b);
+    BenchAttention(b);
+  }
+  if (suite != "ops") BenchSparseFfn(b);
   if (!json.empty()) {
     if (!WriteJson(b, json, reps)) {
       std::fprintf(stderr, "caprese_kernel_bench: could not write %s\n", json.c_str());

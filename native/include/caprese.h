@@ -88,6 +88,17 @@ typedef enum caprese_rope_style {
   CAPRESE_ROPE_HALF_SPLIT = 1
 } caprese_rope_style;
 
+/* Which neurons caprese_sparse_ffn computes. */
+typedef enum caprese_sparse_selection {
+  /* Every one of the H rows: the dense FFN, or weights already compacted per prompt
+   * (GRIFFIN's sliced FFN). */
+  CAPRESE_SPARSE_ALL = 0,
+  /* Only the rows listed in `indices` (GRIFFIN gathered on the fly). */
+  CAPRESE_SPARSE_INDICES = 1,
+  /* CATS: neuron j is active for row m iff |act(x_m · wg_j)| >= threshold. */
+  CAPRESE_SPARSE_THRESHOLD = 2
+} caprese_sparse_selection;
+
 typedef enum caprese_copy_kind {
   CAPRESE_COPY_HOST_TO_HOST = 0,
   CAPRESE_COPY_HOST_TO_DEVICE = 1,
@@ -120,6 +131,23 @@ typedef struct caprese_attention_params {
   float softcap;          /* 0 = off; else scores become softcap * tanh(scores / softcap) (Gemma 2) */
 } caprese_attention_params;
 
+typedef struct caprese_sparse_ffn_params {
+  int32_t activation;  /* caprese_activation */
+  int32_t selection;   /* caprese_sparse_selection */
+  float threshold;     /* CAPRESE_SPARSE_THRESHOLD only: finite, >= 0 (0 keeps every neuron) */
+  int32_t flags;       /* reserved, must be 0 */
+} caprese_sparse_ffn_params;
+
+typedef struct caprese_sampling_params {
+  float temperature;  /* finite, > 0 */
+  int32_t top_k;      /* >= 0; 0 = off; else keep the k largest logits (all ties at the k-th value kept) */
+  float top_p;        /* (0, 1]; 1 = off; keep the smallest set of largest probabilities (after top_k,
+                         renormalised) whose mass >= top_p (ties at the boundary kept) */
+  int32_t flags;      /* reserved, must be 0 */
+  uint64_t seed;      /* with `offset`, drives a counter-based generator: identical on every backend */
+  uint64_t offset;    /* e.g. the decode step; row m uses counter offset + m */
+} caprese_sampling_params;
+
 typedef struct caprese_device_info {
   char name[CAPRESE_DEVICE_NAME_SIZE];
   int64_t total_memory_bytes;
@@ -140,7 +168,9 @@ typedef enum caprese_struct_id {
   CAPRESE_STRUCT_TENSOR = 0,
   CAPRESE_STRUCT_CONTEXT_OPTIONS = 1,
   CAPRESE_STRUCT_ATTENTION_PARAMS = 2,
-  CAPRESE_STRUCT_DEVICE_INFO = 3
+  CAPRESE_STRUCT_DEVICE_INFO = 3,
+  CAPRESE_STRUCT_SPARSE_FFN_PARAMS = 4,
+  CAPRESE_STRUCT_SAMPLING_PARAMS = 5
 } caprese_struct_id;
 
 /* ---------------------------------------------------------- library info */
@@ -274,6 +304,48 @@ CAPRESE_API caprese_status caprese_argmax(caprese_context_t ctx, const caprese_t
 CAPRESE_API caprese_status caprese_embedding(caprese_context_t ctx, const caprese_tensor* table,
                                              const caprese_tensor* ids, float scale,
                                              caprese_tensor* out);
+
+/* Gated FFN over a subset of its neurons plus always-active extra neurons (Caprese's merged
+ * low-rank adapter), for decode and chunked verification:
+ *   y[m, :] = Σ_{j active for m} act(x_m · wg_j) (x_m · wu_j) wd_j + Σ_e (x_m · eu_e) ed_e
+ * Neuron j is row j of w_gate, w_up and w_down_t, all [H, D]; w_down_t is the down projection
+ * TRANSPOSED (row j = the D weights neuron j writes), so a neuron's weights are three
+ * contiguous rows. extra_up / extra_down [r, D] are both given or both NULL (an adapter
+ * x·L·R merges as extra_up = Lᵀ, extra_down = R); their gate is 1.
+ *  - x [M, D] f32 with 1 <= M <= 16 (larger M: CAPRESE_ERROR_SHAPE; prefill uses the dense
+ *    ops). y [M, D] f32 must not overlap x.
+ *  - w_gate, w_up, w_down_t, extra_up, extra_down: one dtype, f32 | f16 | bf16.
+ *  - indices [k] i32: given iff selection is CAPRESE_SPARSE_INDICES. k = 0 is allowed
+ *    (shape [0], data may be NULL): y is then the extra neurons' output alone, or zero.
+ *    Order is free; a repeated index contributes once per occurrence. CPU: an index outside
+ *    [0, H) returns CAPRESE_ERROR_OUT_OF_RANGE and nothing is written. CUDA (the indices live
+ *    on the device): that entry is skipped and the next caprese_context_synchronize()
+ *    returns CAPRESE_ERROR_OUT_OF_RANGE.
+ *  - CAPRESE_SPARSE_THRESHOLD masks per row; the union of the rows' active neurons is read
+ *    once for all rows. w_gate is read in full (to find the active neurons), w_up and
+ *    w_down_t only for active ones.
+ * Accumulation is f32 and the result is deterministic (no atomics in the summation). */
+CAPRESE_API caprese_status caprese_sparse_ffn(caprese_context_t ctx, const caprese_tensor* x,
+                                              const caprese_tensor* w_gate,
+                                              const caprese_tensor* w_up,
+                                              const caprese_tensor* w_down_t,
+                                              const caprese_tensor* indices,
+                                              const caprese_tensor* extra_up,
+                                              const caprese_tensor* extra_down,
+                                              const caprese_sparse_ffn_params* params,
+                                              caprese_tensor* y);
+
+/* out[m] = an index drawn from softmax(x[m, :] / temperature) restricted by top_k, then by
+ * top_p, by inverse CDF over the kept indices in ascending index order at
+ * u = uniform(seed, offset + m). x [M, V] f32 (V <= 2^22), out [M] i32. Only the ids are
+ * written, so sampled decoding copies 4 bytes per row to the host, like caprese_argmax.
+ * The result is a pure function of the inputs, identical on every backend: probabilities are
+ * exact integer masses (2^40 for the largest logit, relative precision ~1e-7, entries below
+ * 2^-41 of the largest get 0) built from IEEE single-precision operations only, and u is
+ * SplitMix64(seed ^ counter * 0x9E3779B97F4A7C15) >> 40, times 2^-24. A row holding NaN yields
+ * its first NaN's index (as caprese_argmax); +inf logits share all the probability. */
+CAPRESE_API caprese_status caprese_sample(caprese_context_t ctx, const caprese_tensor* x,
+                                          const caprese_sampling_params* params, caprese_tensor* out);
 
 #ifdef __cplusplus
 } /* extern "C" */

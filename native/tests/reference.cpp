@@ -148,4 +148,77 @@ std::vector<double> Embedding(const std::vector<float>& table, const std::vector
   return out;
 }
 
+namespace {
+
+double ActD(double g, bool gelu) {
+  if (gelu) return 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
+  return g / (1.0 + std::exp(-g));
+}
+
+// Σ x·w and Σ |x·w| of one row of x against one weight row.
+void DotD(const float* x, const float* w, int64_t d, double* dot, double* mag) {
+  double s = 0, a = 0;
+  for (int64_t i = 0; i < d; ++i) {
+    const double p = static_cast<double>(x[i]) * w[i];
+    s += p;
+    a += std::fabs(p);
+  }
+  *dot = s;
+  *mag = a;
+}
+
+}  // namespace
+
+std::vector<double> SparseFfn(const std::vector<float>& x, const std::vector<float>& wg, const std::vector<float>& wu,
+                              const std::vector<float>& wd_t, int64_t m, int64_t d, int64_t h,
+                              const std::vector<int32_t>* indices, const std::vector<float>& extra_up,
+                              const std::vector<float>& extra_down, bool gelu, double threshold,
+                              std::vector<double>* err_scale) {
+  std::vector<int64_t> neurons;
+  if (indices) {
+    neurons.assign(indices->begin(), indices->end());
+  } else {
+    for (int64_t j = 0; j < h; ++j) neurons.push_back(j);
+  }
+  const int64_t r_extra = static_cast<int64_t>(extra_up.size()) / d;
+  std::vector<double> y(m * d, 0.0);
+  if (err_scale) err_scale->assign(m * d, 0.0);
+  for (int64_t r = 0; r < m; ++r) {
+    const float* xr = &x[r * d];
+    auto accumulate = [&](double hv, double scale, const float* down) {
+      for (int64_t i = 0; i < d; ++i) {
+        y[r * d + i] += hv * down[i];
+        if (err_scale) (*err_scale)[r * d + i] += scale * std::fabs(down[i]);
+      }
+    };
+    for (int64_t j : neurons) {
+      double g, gmag, u, umag;
+      DotD(xr, &wg[j * d], d, &g, &gmag);
+      const double a = ActD(g, gelu);
+      if (threshold >= 0 && !(std::fabs(a) >= threshold)) continue;
+      DotD(xr, &wu[j * d], d, &u, &umag);
+      const double hv = a * u;
+      accumulate(hv, std::fabs(hv) + 1.2 * std::fabs(u) * gmag + std::fabs(a) * umag, &wd_t[j * d]);
+    }
+    for (int64_t e = 0; e < r_extra; ++e) {
+      double u, umag;
+      DotD(xr, &extra_up[e * d], d, &u, &umag);
+      accumulate(u, std::fabs(u) + umag, &extra_down[e * d]);
+    }
+  }
+  return y;
+}
+
+std::vector<double> GateActivations(const std::vector<float>& x, const std::vector<float>& wg, int64_t m, int64_t d,
+                                    int64_t h, bool gelu) {
+  std::vector<double> out(m * h);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < h; ++j) {
+      double g, mag;
+      DotD(&x[r * d], &wg[j * d], d, &g, &mag);
+      out[r * h + j] = ActD(g, gelu);
+    }
+  return out;
+}
+
 }  // namespace caprese_ref

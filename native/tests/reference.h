@@ -44,4 +44,22 @@ std::vector<int32_t> Argmax(const std::vector<float>& x, int64_t m, int64_t n);
 std::vector<double> Embedding(const std::vector<float>& table, const std::vector<int32_t>& ids,
                               int64_t d, double scale);
 
+// The sparse gated FFN of caprese_sparse_ffn with w_down_t stored [H, D] (transposed):
+//   y[m] = Σ_{j active for m} act(x_m·wg_j)(x_m·wu_j) wd_j + Σ_e (x_m·eu_e) ed_e.
+// indices == nullptr: every neuron; else the listed ones (each occurrence counts).
+// threshold >= 0: neuron j is active for row m iff |act(x_m·wg_j)| >= threshold (applied
+// on top of the neuron set). extra_up/extra_down may be empty (r = 0). `err_scale`, if given,
+// receives per output Σ_j |wd_jd| (|h_j| + 1.2 |u_j| Σ|x·wg_j| + |act(g_j)| Σ|x·wu_j|) over the
+// active neurons and extras: the scale of f32 rounding in any summation order (1.2 bounds
+// |act'| for SiLU and GELU-tanh).
+std::vector<double> SparseFfn(const std::vector<float>& x, const std::vector<float>& wg, const std::vector<float>& wu,
+                              const std::vector<float>& wd_t, int64_t m, int64_t d, int64_t h,
+                              const std::vector<int32_t>* indices, const std::vector<float>& extra_up,
+                              const std::vector<float>& extra_down, bool gelu, double threshold,
+                              std::vector<double>* err_scale = nullptr);
+
+// act(x_m · wg_j) for all rows and neurons, [M][H] (to choose CATS thresholds in tests).
+std::vector<double> GateActivations(const std::vector<float>& x, const std::vector<float>& wg, int64_t m, int64_t d,
+                                    int64_t h, bool gelu);
+
 }  // namespace caprese_ref

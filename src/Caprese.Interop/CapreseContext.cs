@@ -292,11 +292,41 @@ public sealed unsafe class CapreseContext : IDisposable
         CapreseException.Check(NativeMethods.caprese_argmax(h.Value, &x, &output), "caprese_argmax");
     }
 
+    /// <summary>
+    /// output[m] = an index drawn from softmax(x[m, :] / Temperature) restricted by top-k, then top-p, at the
+    /// counter-based uniform (Seed, Offset + m). x [M, V] f32, output [M] i32. The draw is identical on every
+    /// backend, and only the ids are written: sampled decoding needs no logits on the host.
+    /// </summary>
+    public void Sample(TensorDesc x, SamplingParams p, TensorDesc output)
+    {
+        using var h = Borrow();
+        NativeSamplingParams np = p.ToNative();
+        CapreseException.Check(NativeMethods.caprese_sample(h.Value, &x, &np, &output), "caprese_sample");
+    }
+
     /// <summary>output[m, :] = table[ids[m], :] * scale. table [V, D] f32/f16/bf16, ids [M] i32, output [M, D] f32.</summary>
     public void Embedding(TensorDesc table, TensorDesc ids, float scale, TensorDesc output)
     {
         using var h = Borrow();
         CapreseException.Check(NativeMethods.caprese_embedding(h.Value, &table, &ids, scale, &output), "caprese_embedding");
+    }
+
+    /// <summary>
+    /// Gated FFN over a subset of its neurons plus optional always-active extra neurons (a merged
+    /// low-rank adapter): y = Σ_active act(x·wg_j)(x·wu_j) wd_j + Σ_e (x·eu_e) ed_e. All weights are
+    /// [H, D] rows per neuron (the down projection transposed); x, y [M, D] f32 with M ≤ 16.
+    /// <paramref name="indices"/> is required for <see cref="SparseSelection.Indices"/> only;
+    /// <paramref name="extraUp"/> and <paramref name="extraDown"/> go together.
+    /// </summary>
+    public void SparseFfn(TensorDesc x, TensorDesc wGate, TensorDesc wUp, TensorDesc wDownT, TensorDesc? indices,
+        TensorDesc? extraUp, TensorDesc? extraDown, Activation act, SparseSelection selection, float threshold, TensorDesc y)
+    {
+        using var h = Borrow();
+        TensorDesc idx = indices.GetValueOrDefault(), eu = extraUp.GetValueOrDefault(), ed = extraDown.GetValueOrDefault();
+        var p = new NativeSparseFfnParams { Activation = (int)act, Selection = (int)selection, Threshold = threshold };
+        CapreseException.Check(NativeMethods.caprese_sparse_ffn(h.Value, &x, &wGate, &wUp, &wDownT,
+            indices.HasValue ? &idx : null, extraUp.HasValue ? &eu : null, extraDown.HasValue ? &ed : null, &p, &y),
+            "caprese_sparse_ffn");
     }
 
     // ------------------------------------------------------------------ lifetime

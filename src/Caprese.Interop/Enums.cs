@@ -56,6 +56,17 @@ public enum Activation
     GeluTanh = 1,
 }
 
+/// <summary>Which neurons <see cref="CapreseContext.SparseFfn"/> computes (caprese_sparse_selection).</summary>
+public enum SparseSelection
+{
+    /// <summary>Every row given: the dense FFN, or weights already sliced per prompt (GRIFFIN).</summary>
+    All = 0,
+    /// <summary>Only the rows listed in the index tensor (GRIFFIN, gathered on the fly).</summary>
+    Indices = 1,
+    /// <summary>CATS: neuron j is active for row m iff |act(x_m · wg_j)| &gt;= threshold.</summary>
+    Threshold = 2,
+}
+
 /// <summary>Rotary embedding pair layout; mirrors <c>caprese_rope_style</c>.</summary>
 public enum RopeStyle
 {

@@ -49,9 +49,17 @@ public class AbiTests
         AssertLayout<NativeAttentionParams>(NativeStructId.AttentionParams, "Pos0", "SlidingWindow", "Scale", "Softcap");
 
     [Fact]
+    public void SparseFfnParams_Matches() =>
+        AssertLayout<NativeSparseFfnParams>(NativeStructId.SparseFfnParams, "Activation", "Selection", "Threshold", "Flags");
+
+    [Fact]
     public void DeviceInfo_Matches() =>
         AssertLayout<NativeDeviceInfo>(NativeStructId.DeviceInfo, "Name", "TotalMemoryBytes", "ComputeMajor", "ComputeMinor",
             "MultiprocessorCount", "MemoryBusWidthBits", "MemoryClockKHz", "L2CacheBytes");
+
+    [Fact]
+    public void SamplingParams_Matches() =>
+        AssertLayout<NativeSamplingParams>(NativeStructId.SamplingParams, "Temperature", "TopK", "TopP", "Flags", "Seed", "Offset");
 
     [Fact]
     public unsafe void StructLayout_RejectsUnknownId()

@@ -92,6 +92,7 @@ public partial class HeaderTests
         Assert.Equal((int)NativeStructId.ContextOptions, structs["CAPRESE_STRUCT_CONTEXT_OPTIONS"]);
         Assert.Equal((int)NativeStructId.AttentionParams, structs["CAPRESE_STRUCT_ATTENTION_PARAMS"]);
         Assert.Equal((int)NativeStructId.DeviceInfo, structs["CAPRESE_STRUCT_DEVICE_INFO"]);
+        Assert.Equal((int)NativeStructId.SamplingParams, structs["CAPRESE_STRUCT_SAMPLING_PARAMS"]);
     }
 
     [Fact]

@@ -120,6 +120,17 @@ CAPRESE_API caprese_status caprese_struct_layout(int32_t id, int64_t* size, int6
                   offsetof(caprese_device_info, memory_bus_width_bits),
                   offsetof(caprese_device_info, memory_clock_khz), offsetof(caprese_device_info, l2_cache_bytes)};
         break;
+      case CAPRESE_STRUCT_SPARSE_FFN_PARAMS:
+        *size = sizeof(caprese_sparse_ffn_params);
+        fields = {offsetof(caprese_sparse_ffn_params, activation), offsetof(caprese_sparse_ffn_params, selection),
+                  offsetof(caprese_sparse_ffn_params, threshold), offsetof(caprese_sparse_ffn_params, flags)};
+        break;
+      case CAPRESE_STRUCT_SAMPLING_PARAMS:
+        *size = sizeof(caprese_sampling_params);
+        fields = {offsetof(caprese_sampling_params, temperature), offsetof(caprese_sampling_params, top_k),
+                  offsetof(caprese_sampling_params, top_p), offsetof(caprese_sampling_params, flags),
+                  offsetof(caprese_sampling_params, seed), offsetof(caprese_sampling_params, offset)};
+        break;
       default:
         return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "id: unknown struct id %d", id);
     }

@@ -91,6 +91,29 @@ struct EmbeddingArgs {
   float scale;
 };
 
+struct SparseFfnArgs {
+  const float* x;         // [M, D]
+  const void* w_gate;     // [H, D], dtype w_dtype (also the dtype of every weight below)
+  const void* w_up;       // [H, D]
+  const void* w_down_t;   // [H, D], the down projection transposed
+  caprese_dtype w_dtype;
+  const int32_t* indices;  // [k] (CAPRESE_SPARSE_INDICES) or nullptr; may hold out-of-range values
+  const void* extra_up;    // [r, D] or nullptr (then r = 0)
+  const void* extra_down;  // [r, D] or nullptr
+  float* y;                // [M, D], does not overlap x
+  int64_t m, d, h, k, r;
+  caprese_activation act;
+  caprese_sparse_selection selection;
+  float threshold;
+};
+
+struct SampleArgs {
+  const float* x;  // [M, V]
+  int32_t* out;    // [M]
+  int64_t m, v;    // v <= sampling::kMaxVocab (core/sampling.h)
+  caprese_sampling_params params;  // validated: temperature finite > 0, top_k >= 0, top_p in (0, 1]
+};
+
 // An opaque timing mark; the backend owns its representation.
 class BackendEvent {
  public:
@@ -131,6 +154,8 @@ class Backend {
   virtual Status Softcap(const SoftcapArgs& a) = 0;
   virtual Status Argmax(const ArgmaxArgs& a) = 0;
   virtual Status Embedding(const EmbeddingArgs& a) = 0;
+  virtual Status SparseFfn(const SparseFfnArgs& a) = 0;
+  virtual Status Sample(const SampleArgs& a) = 0;
 };
 
 // CPU backend: always built into libcaprese.
@@ -153,4 +178,6 @@ typedef int32_t (*caprese_cuda_plugin_create_fn)(int32_t device, void* stream,
                                                  size_t msg_size);
 }
 // Version of the plugin protocol above; libcaprese refuses a plugin that reports another.
-#define CAPRESE_CUDA_PLUGIN_ABI 1
+// The Backend vtable is part of it (2: SparseFfn and Sample added), so a stale plugin is refused
+// rather than called through the wrong slot.
+#define CAPRESE_CUDA_PLUGIN_ABI 2

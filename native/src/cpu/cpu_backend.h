@@ -21,6 +21,8 @@ Status Softmax(ThreadPool& pool, const SoftmaxArgs& a);
 Status Softcap(ThreadPool& pool, const SoftcapArgs& a);
 Status Argmax(ThreadPool& pool, const ArgmaxArgs& a);
 Status Embedding(ThreadPool& pool, const EmbeddingArgs& a);
+Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a);
+Status Sample(ThreadPool& pool, const SampleArgs& a);
 
 // Elementwise ops split into chunks of this many elements: below it threads cost more
 // than they save.
@@ -63,6 +65,8 @@ class CpuBackend final : public Backend {
   Status Softcap(const SoftcapArgs& a) override { return cpu::Softcap(pool_, a); }
   Status Argmax(const ArgmaxArgs& a) override { return cpu::Argmax(pool_, a); }
   Status Embedding(const EmbeddingArgs& a) override { return cpu::Embedding(pool_, a); }
+  Status SparseFfn(const SparseFfnArgs& a) override { return cpu::SparseFfn(pool_, a); }
+  Status Sample(const SampleArgs& a) override { return cpu::Sample(pool_, a); }
 
  private:
   ThreadPool pool_;

@@ -228,7 +228,9 @@ Status CudaBackend::Synchronize() {
   CAPRESE_RETURN_IF_ERROR(FromCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"));
   volatile int* flag = error_flag_host_;
   if (*flag != 0) {
+    const int which = *flag;  // 1: embedding, 2: sparse_ffn (each kernel stores its own value)
     *flag = 0;
+    if (which == 2) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "sparse_ffn: an index was outside [0, H) (skipped)");
     return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "embedding: a token id was outside [0, V)");
   }
   return Status::Ok();
@@ -324,6 +326,19 @@ Status CudaBackend::Argmax(const ArgmaxArgs& a) {
 Status CudaBackend::Embedding(const EmbeddingArgs& a) {
   CAPRESE_RETURN_IF_ERROR(Activate());
   return Launched(LaunchEmbedding(a, error_flag_dev_, stream_), "embedding");
+}
+
+Status CudaBackend::SparseFfn(const SparseFfnArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  void* scratch = nullptr;
+  const size_t need = SparseFfnScratchBytes(a, multiprocessors_);
+  if (need > 0) CAPRESE_RETURN_IF_ERROR(Scratch(need, &scratch));
+  return Launched(LaunchSparseFfn(a, multiprocessors_, scratch, error_flag_dev_, stream_), "sparse_ffn");
+}
+
+Status CudaBackend::Sample(const SampleArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchSample(a, stream_), "sample");
 }
 
 }  // namespace cuda

@@ -52,6 +52,8 @@ class CudaBackend final : public Backend {
   Status Softcap(const SoftcapArgs& a) override;
   Status Argmax(const ArgmaxArgs& a) override;
   Status Embedding(const EmbeddingArgs& a) override;
+  Status SparseFfn(const SparseFfnArgs& a) override;
+  Status Sample(const SampleArgs& a) override;
 
  private:
   explicit CudaBackend(int device) : device_(device) {}

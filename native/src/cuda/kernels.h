@@ -44,5 +44,15 @@ cudaError_t LaunchArgmax(const ArgmaxArgs& a, cudaStream_t stream);
 // embedding.cu: an id outside [0, V) zeroes its row and sets *error_flag (device-visible).
 cudaError_t LaunchEmbedding(const EmbeddingArgs& a, int* error_flag, cudaStream_t stream);
 
+// sparse_ffn.cu: M <= 16. Needs SparseFfnScratchBytes() of scratch (partial sums; THRESHOLD
+// also the gate, the masked activations and the compacted active list). An index outside
+// [0, H) is skipped and sets *error_flag to 2 (device-visible).
+size_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors);
+cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* scratch, int* error_flag,
+                            cudaStream_t stream);
+
+// sample.cu: one block per row, no scratch; the ids match the CPU backend's exactly.
+cudaError_t LaunchSample(const SampleArgs& a, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace caprese

@@ -87,6 +87,14 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     internal static partial CapreseStatus caprese_embedding(nint ctx, TensorDesc* table, TensorDesc* ids, float scale, TensorDesc* output);
 
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_sparse_ffn(nint ctx, TensorDesc* x, TensorDesc* wGate, TensorDesc* wUp,
+        TensorDesc* wDownT, TensorDesc* indices, TensorDesc* extraUp, TensorDesc* extraDown, NativeSparseFfnParams* parameters,
+        TensorDesc* y);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_sample(nint ctx, TensorDesc* x, NativeSamplingParams* parameters, TensorDesc* output);
+
     /// <summary>Reads a library-owned UTF-8 string (never freed here).</summary>
     internal static string PtrToString(nint p) => p == 0 ? string.Empty : Marshal.PtrToStringUTF8(p) ?? string.Empty;
 }

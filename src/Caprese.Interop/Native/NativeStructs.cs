@@ -27,6 +27,28 @@ internal struct NativeAttentionParams
     public float Softcap;
 }
 
+/// <summary>caprese_sampling_params.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeSamplingParams
+{
+    public float Temperature;
+    public int TopK;
+    public float TopP;
+    public int Flags;
+    public ulong Seed;
+    public ulong Offset;
+}
+
+/// <summary>caprese_sparse_ffn_params.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeSparseFfnParams
+{
+    public int Activation;
+    public int Selection;
+    public float Threshold;
+    public int Flags;
+}
+
 /// <summary>caprese_device_info.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct NativeDeviceInfo
@@ -50,4 +72,6 @@ internal enum NativeStructId
     ContextOptions = 1,
     AttentionParams = 2,
     DeviceInfo = 3,
+    SparseFfnParams = 4,
+    SamplingParams = 5,
 }

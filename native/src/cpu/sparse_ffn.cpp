@@ -1,0 +1,277 @@
+// Sparse-gather gated FFN plus always-active extra neurons (see caprese_sparse_ffn):
+//   y[m] = Σ_{j active for m} act(x_m·wg_j)(x_m·wu_j) wd_j + Σ_e (x_m·eu_e) ed_e
+//
+// Steps: (1) list the neurons to compute ("items": active main neurons, then the extras);
+// THRESHOLD first computes the gate of every neuron for all rows, masks it per row and keeps
+// the union. (2) The item list is cut into a fixed number of parts that depends only on its
+// length, never on the thread count; each part streams its neurons' rows once for all M rows
+// (gate and up share every x load) and accumulates h·wd into its own partial y. (3) The
+// partials are added in part order. So the result is bitwise independent of the thread count.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/half.h"
+#include "cpu/cpu_backend.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CAPRESE_X86 1
+#endif
+
+namespace caprese {
+namespace cpu {
+namespace {
+
+constexpr int kMaxRows = 16;
+constexpr int64_t kMaxParts = 16;       // partial y buffers: at most 16 x M x D floats
+constexpr int64_t kItemsPerPart = 32;   // fewer items than this per part: threads cost more
+
+inline float Act(float g, bool gelu) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  if (gelu) return 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g)));
+  return g / (1.0f + std::exp(-g));  // g << 0: e^-g = inf and g / inf = -0, no NaN
+}
+
+template <caprese_dtype D>
+inline float LoadW(const void* w, int64_t i) {
+  if constexpr (D == CAPRESE_DTYPE_F32) return static_cast<const float*>(w)[i];
+  if constexpr (D == CAPRESE_DTYPE_F16) return F16ToF32(static_cast<const uint16_t*>(w)[i]);
+  return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
+}
+
+// ----------------------------------------------------------------- scalar path
+
+// out_a[r] = x_r · a, out_b[r] = x_r · b (b may be null) for r < m; 8 partial sums per
+// product mirror the vector lanes.
+template <caprese_dtype D>
+void Dots2Scalar(const float* x, int m, int64_t d, const void* a, const void* b, float* out_a, float* out_b) {
+  for (int r = 0; r < m; ++r) {
+    float sa[8] = {}, sb[8] = {};
+    const float* xr = x + r * d;
+    const int64_t d8 = d / 8 * 8;
+    for (int64_t i = 0; i < d8; i += 8)
+      for (int l = 0; l < 8; ++l) {
+        sa[l] += xr[i + l] * LoadW<D>(a, i + l);
+        if (b) sb[l] += xr[i + l] * LoadW<D>(b, i + l);
+      }
+    float ta = 0, tb = 0;
+    for (int l = 0; l < 8; ++l) ta += sa[l], tb += sb[l];
+    for (int64_t i = d8; i < d; ++i) {
+      ta += xr[i] * LoadW<D>(a, i);
+      if (b) tb += xr[i] * LoadW<D>(b, i);
+    }
+    out_a[r] = ta;
+    if (b) out_b[r] = tb;
+  }
+}
+
+// y_r += h[r] * w for r < m (rows of y are d apart).
+template <caprese_dtype D>
+void AxpyRowsScalar(const float* h, int m, const void* w, int64_t d, float* y) {
+  for (int64_t i = 0; i < d; ++i) {
+    const float wv = LoadW<D>(w, i);
+    for (int r = 0; r < m; ++r) y[r * d + i] += h[r] * wv;
+  }
+}
+
+// ----------------------------------------------------------------- AVX2 path
+#ifdef CAPRESE_X86
+#define CAPRESE_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+template <caprese_dtype D>
+CAPRESE_AVX2 inline __m256 LoadW8(const void* w, int64_t i) {
+  if constexpr (D == CAPRESE_DTYPE_F32) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+  } else if constexpr (D == CAPRESE_DTYPE_F16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
+  } else {  // bf16 is the upper half of an f32
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+  }
+}
+
+CAPRESE_AVX2 inline float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+
+// C rows of x against rows a and b (b may be null): 2C accumulators, each weight vector
+// converted once and used for all C rows.
+template <caprese_dtype D, int C>
+CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, const void* a, const void* b, float* out_a, float* out_b) {
+  __m256 acc_a[C], acc_b[C];
+  for (int c = 0; c < C; ++c) acc_a[c] = acc_b[c] = _mm256_setzero_ps();
+  const int64_t d8 = d / 8 * 8;
+  if (b) {
+    for (int64_t i = 0; i < d8; i += 8) {
+      const __m256 wa = LoadW8<D>(a, i), wb = LoadW8<D>(b, i);
+      for (int c = 0; c < C; ++c) {
+        const __m256 xv = _mm256_loadu_ps(x + c * d + i);
+        acc_a[c] = _mm256_fmadd_ps(xv, wa, acc_a[c]);
+        acc_b[c] = _mm256_fmadd_ps(xv, wb, acc_b[c]);
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < d8; i += 8) {
+      const __m256 wa = LoadW8<D>(a, i);
+      for (int c = 0; c < C; ++c) acc_a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * d + i), wa, acc_a[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    float sa = HSum(acc_a[c]), sb = HSum(acc_b[c]);
+    for (int64_t i = d8; i < d; ++i) {
+      sa += x[c * d + i] * LoadW<D>(a, i);
+      if (b) sb += x[c * d + i] * LoadW<D>(b, i);
+    }
+    out_a[c] = sa;
+    if (b) out_b[c] = sb;
+  }
+}
+
+template <caprese_dtype D>
+CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, const void* a, const void* b, float* out_a,
+                            float* out_b) {
+  // Tiles of 4 rows keep 8 accumulators plus 2 weight vectors in the 16 ymm registers.
+  int r = 0;
+  for (; r + 4 <= m; r += 4) Dots2Tile<D, 4>(x + r * d, d, a, b, out_a + r, out_b ? out_b + r : nullptr);
+  for (; r < m; ++r) Dots2Tile<D, 1>(x + r * d, d, a, b, out_a + r, out_b ? out_b + r : nullptr);
+}
+
+template <caprese_dtype D>
+CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t d, float* y) {
+  __m256 hv[kMaxRows];
+  for (int r = 0; r < m; ++r) hv[r] = _mm256_set1_ps(h[r]);
+  const int64_t d8 = d / 8 * 8;
+  for (int64_t i = 0; i < d8; i += 8) {
+    const __m256 wv = LoadW8<D>(w, i);  // converted once for all M rows
+    for (int r = 0; r < m; ++r) {
+      float* yr = y + r * d + i;
+      _mm256_storeu_ps(yr, _mm256_fmadd_ps(hv[r], wv, _mm256_loadu_ps(yr)));
+    }
+  }
+  for (int64_t i = d8; i < d; ++i) {
+    const float wv = LoadW<D>(w, i);
+    for (int r = 0; r < m; ++r) y[r * d + i] = std::fma(h[r], wv, y[r * d + i]);
+  }
+}
+#endif  // CAPRESE_X86
+
+struct Kernels {
+  void (*dots2)(const float*, int, int64_t, const void*, const void*, float*, float*);
+  void (*axpy_rows)(const float*, int, const void*, int64_t, float*);
+};
+
+template <caprese_dtype D>
+Kernels Pick() {
+#ifdef CAPRESE_X86
+  if (UseAvx2()) return {&Dots2Avx2<D>, &AxpyRowsAvx2<D>};
+#endif
+  return {&Dots2Scalar<D>, &AxpyRowsScalar<D>};
+}
+
+Kernels PickKernels(caprese_dtype d) {
+  switch (d) {
+    case CAPRESE_DTYPE_F16: return Pick<CAPRESE_DTYPE_F16>();
+    case CAPRESE_DTYPE_BF16: return Pick<CAPRESE_DTYPE_BF16>();
+    default: return Pick<CAPRESE_DTYPE_F32>();
+  }
+}
+
+}  // namespace
+
+Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
+  const Kernels kern = PickKernels(a.w_dtype);
+  const int m = static_cast<int>(a.m);
+  const int64_t d = a.d, h = a.h;
+  const int64_t row_bytes = d * (a.w_dtype == CAPRESE_DTYPE_F32 ? 4 : 2);
+  const char* wg = static_cast<const char*>(a.w_gate);
+  const char* wu = static_cast<const char*>(a.w_up);
+  const char* wd = static_cast<const char*>(a.w_down_t);
+  const char* eu = static_cast<const char*>(a.extra_up);
+  const char* ed = static_cast<const char*>(a.extra_down);
+  const bool gelu = a.act == CAPRESE_ACTIVATION_GELU_TANH;
+
+  // (1) Items: main neuron j as j, extra neuron e as h + e.
+  std::vector<int64_t> items;
+  std::vector<float> gate_act;  // THRESHOLD: masked act(gate), [H][M]
+  if (a.selection == CAPRESE_SPARSE_INDICES) {
+    // Checked up front so a bad index fails the call before y is touched.
+    for (int64_t i = 0; i < a.k; ++i)
+      if (a.indices[i] < 0 || a.indices[i] >= h)
+        return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "indices[%lld] = %d is outside [0, H = %lld)", (long long)i,
+                    a.indices[i], (long long)h);
+    items.assign(a.indices, a.indices + a.k);
+  } else if (a.selection == CAPRESE_SPARSE_ALL) {
+    items.resize(h);
+    for (int64_t j = 0; j < h; ++j) items[j] = j;
+  } else {
+    gate_act.resize(static_cast<size_t>(h * m));
+    std::vector<uint8_t> any(h);
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, d * m));
+    pool.ParallelFor(h, grain, [&](int64_t j0, int64_t j1) {
+      float g[kMaxRows];
+      for (int64_t j = j0; j < j1; ++j) {
+        kern.dots2(a.x, m, d, wg + j * row_bytes, nullptr, g, nullptr);
+        bool keep_any = false;
+        for (int r = 0; r < m; ++r) {
+          const float v = Act(g[r], gelu);
+          const bool keep = std::fabs(v) >= a.threshold;
+          gate_act[j * m + r] = keep ? v : 0.0f;
+          keep_any = keep_any || keep;
+        }
+        any[j] = keep_any;
+      }
+    });
+    for (int64_t j = 0; j < h; ++j)
+      if (any[j]) items.push_back(j);
+  }
+  for (int64_t e = 0; e < a.r; ++e) items.push_back(h + e);
+
+  // (2) Parts: a function of the item count only, so the summation order is fixed.
+  const int64_t n = static_cast<int64_t>(items.size());
+  const int64_t parts = n == 0 ? 0 : std::min(kMaxParts, (n + kItemsPerPart - 1) / kItemsPerPart);
+  const int64_t out_size = a.m * d;
+  if (parts <= 1) std::fill_n(a.y, out_size, 0.0f);
+  std::vector<float> partial(parts > 1 ? static_cast<size_t>(parts * out_size) : 0, 0.0f);
+  pool.ParallelFor(parts, 1, [&](int64_t p0, int64_t p1) {
+    float g[kMaxRows], u[kMaxRows], hv[kMaxRows];
+    for (int64_t p = p0; p < p1; ++p) {
+      float* acc = parts > 1 ? partial.data() + p * out_size : a.y;
+      for (int64_t i = n * p / parts; i < n * (p + 1) / parts; ++i) {
+        const int64_t j = items[i];
+        const char* down;
+        if (j >= h) {  // extra neuron: gate = 1
+          kern.dots2(a.x, m, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr);
+          down = ed + (j - h) * row_bytes;
+        } else if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
+          kern.dots2(a.x, m, d, wu + j * row_bytes, nullptr, u, nullptr);
+          for (int r = 0; r < m; ++r) hv[r] = gate_act[j * m + r] * u[r];
+          down = wd + j * row_bytes;
+        } else {
+          kern.dots2(a.x, m, d, wg + j * row_bytes, wu + j * row_bytes, g, u);
+          for (int r = 0; r < m; ++r) hv[r] = Act(g[r], gelu) * u[r];
+          down = wd + j * row_bytes;
+        }
+        kern.axpy_rows(hv, m, down, d, acc);
+      }
+    }
+  });
+
+  // (3) y = Σ partials in part order.
+  if (parts > 1) {
+    pool.ParallelFor(out_size, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float s = partial[i];
+        for (int64_t p = 1; p < parts; ++p) s += partial[p * out_size + i];
+        a.y[i] = s;
+      }
+    });
+  }
+  return Status::Ok();
+}
+
+}  // namespace cpu
+}  // namespace caprese

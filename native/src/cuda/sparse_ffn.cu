@@ -1,0 +1,590 @@
+// Sparse-gather gated FFN + always-active extra neurons (caprese_sparse_ffn), M <= 16.
+//
+// Work items: the active main neurons (ALL: 0..H-1; INDICES: the list; THRESHOLD: the
+// device-side compacted list) followed by the r extra neurons (gate = 1). Nothing goes back
+// to the host: the item count may live only on the device.
+//
+//  - FusedKernel: block b takes a contiguous slice of the items (sized from the device-side
+//    count, so the slices stay balanced at any sparsity). Phase 1: each warp takes 1-4
+//    neurons at a time and streams their gate and up rows once for all M rows with 16-byte
+//    loads against x staged in shared memory (like gemv.cu), then h = act(g)·u lands in
+//    shared memory. Phase 2: the block streams the slice's down rows (contiguous because the
+//    down projection is stored transposed); each thread owns 4-8 output columns for all M
+//    rows and adds h·wd in registers. The block writes its partial y to scratch.
+//  - SumPartialsKernel adds the partials in block order: deterministic, unlike atomics into
+//    y. Partials cost 2·blocks·M·D·4 bytes (mostly L2 hits); see MakePlan for the block
+//    count. One block (tiny FFNs) writes y directly.
+//  - THRESHOLD (CATS): the gate GEMV over all H rows reuses gemv.cu; ThresholdSelectKernel
+//    applies act + |.| >= threshold per row, keeps the masked act(g) and compacts the
+//    active neurons per block of 256 (ballot + popc, ascending order) with a count per
+//    block. FusedKernel<kGate = false> then turns the counts into a prefix sum in shared
+//    memory, maps its slice of the active list onto neurons and reads only w_up, w_down_t.
+//  - INDICES are read on the device: an entry outside [0, H) is skipped (never read out of
+//    bounds) and raises the backend's error flag (value 2), reported by synchronize.
+#include <algorithm>
+
+#include "cuda/cuda_common.cuh"
+#include "cuda/kernels.h"
+
+namespace caprese {
+namespace cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * kWarpSize;
+constexpr int kMaxRows = 16;
+constexpr int kMaxChunk = 256;           // items per fused block (h kept in shared memory)
+constexpr int kMinItemsPerBlock = 8;     // fewer: the block's partial y costs more than its rows
+constexpr int kCompactThreads = 256;     // neurons per compaction block
+constexpr int kMaxCompactBlocks = 1024;  // THRESHOLD: H <= 262144
+constexpr int kXSmemBytes = 24 * 1024;   // x tile without opt-in: with the static arrays < 48 KiB
+constexpr int kXSmemMaxBytes = 128 * 1024;  // x tile with opt-in (sm_80 allows 163 KiB, sm_90 227 KiB)
+constexpr int kMaxDevices = 64;          // opt-in bookkeeping per device ordinal
+constexpr int kErrorFlagIndex = 2;       // CudaBackend::Synchronize maps it to the message
+
+__device__ __forceinline__ float Act(float g, int act) {
+  if (act == CAPRESE_ACTIVATION_GELU_TANH) {
+    const float kSqrt2OverPi = 0.7978845608028654f;
+    return 0.5f * g * (1.0f + tanhf(kSqrt2OverPi * (g + 0.044715f * g * g * g)));
+  }
+  return g / (1.0f + expf(-g));
+}
+
+struct FusedParams {
+  const float* x;
+  const void *wg, *wu, *wd, *eu, *ed;
+  const int32_t* indices;    // INDICES
+  const int32_t* list;       // THRESHOLD: [compact_blocks][256] compacted neurons
+  const int32_t* counts;     // THRESHOLD: [compact_blocks]
+  const float* gate_act;     // THRESHOLD: [H][M] masked act(gate)
+  float* out;                // [blocks][M][D] partials, or y when blocks == 1
+  int* error_flag;
+  int m, d, h, k, r, selection, act, compact_blocks, k_tile, ks;
+};
+
+// E consecutive weights as floats (E = 1, 4 or 8; the pointer is aligned to E elements).
+template <typename T, int E>
+__device__ __forceinline__ void LoadRow(const T* p, float (&out)[E]) {
+  if constexpr (E == 1) {
+    out[0] = ToFloat(__ldg(p));
+  } else if constexpr (sizeof(T) == 4) {
+    static_assert(E == 4, "f32 rows load 4 at a time");
+    Unpack(__ldg(reinterpret_cast<const uint4*>(p)), out);
+  } else if constexpr (E == 8) {
+    UnpackAs<T>(__ldg(reinterpret_cast<const uint4*>(p)), out);
+  } else {
+    static_assert(E == 4, "16-bit rows load 4 or 8 at a time");
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+    float tmp[8];
+    UnpackAs<T>(make_uint4(v.x, v.y, 0u, 0u), tmp);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) out[e] = tmp[e];
+  }
+}
+
+// Rows per warp step grow with M (each x value from shared memory then feeds more FMAs),
+// as in gemv.cu; THRESHOLD reads no gate row, so it takes twice the neurons.
+template <int MB, bool kGate>
+struct FusedConfig {
+  static constexpr int kRowsPerNeuron = kGate ? 2 : 1;
+  static constexpr int kNeurons = (MB >= 8 ? 2 : 1) * (kGate ? 1 : 2);
+  static constexpr int kRows = kNeurons * kRowsPerNeuron;
+  static constexpr int kUnroll = kRows >= 4 ? 2 : 4;
+  // M >= 8 runs one block per SM (MakePlan), so those instances may use up to 255
+  // registers instead of spilling at 128.
+  static constexpr int kMinBlocks = MB >= 8 ? 1 : 2;
+};
+
+template <typename T, int MB, bool kGate, bool kVec>
+__global__ void __launch_bounds__(kThreads, FusedConfig<MB, kGate>::kMinBlocks)
+FusedKernel(const FusedParams p) {
+  using Cfg = FusedConfig<MB, kGate>;
+  constexpr int NPW = Cfg::kNeurons, RPN = Cfg::kRowsPerNeuron, R = Cfg::kRows, U = Cfg::kUnroll;
+  constexpr int kElems = kVec ? Pack16<T>::kElems : 1;  // weights per phase-1 load
+  constexpr int C = kVec ? kElems / 4 : 1;               // float4 words of x per load
+  // Phase 2 columns per thread: 16 bytes of weights, or 8 for 16-bit weights at M >= 8
+  // (keeps the M x E accumulators at <= 64 registers).
+  constexpr int E = !kVec ? 1 : (sizeof(T) == 4 ? 4 : (MB >= 8 ? 4 : 8));
+
+  __shared__ int idx_s[kMaxChunk];             // neuron of each slot: j < H main, H + e extra, -1 skip
+  __shared__ float h_s[kMaxChunk * MB];        // [slot][row]
+  __shared__ int prefix_s[kMaxCompactBlocks + 1];
+  extern __shared__ float4 xs_raw[];
+  float* xs = reinterpret_cast<float*>(xs_raw);  // [m][ks]
+  const float4* xs4 = xs_raw;
+  const int ks4 = p.ks / 4;
+
+  const int tid = threadIdx.x, lane = tid % kWarpSize, warp = tid / kWarpSize;
+  const int m = p.m, d = p.d, h = p.h;
+  const T* wg = static_cast<const T*>(p.wg);
+  const T* wu = static_cast<const T*>(p.wu);
+  const T* wd = static_cast<const T*>(p.wd);
+  const T* eu = static_cast<const T*>(p.eu);
+  const T* ed = static_cast<const T*>(p.ed);
+
+  // ---- items and this block's slice
+  int n_main;
+  if (p.selection == CAPRESE_SPARSE_ALL) {
+    n_main = h;
+  } else if (p.selection == CAPRESE_SPARSE_INDICES) {
+    n_main = p.k;
+  } else {
+    // Exclusive prefix of the per-block counts: one warp, each lane a contiguous run.
+    for (int i = tid; i < p.compact_blocks; i += kThreads) prefix_s[i + 1] = p.counts[i];
+    __syncthreads();
+    if (warp == 0) {
+      const int per = (p.compact_blocks + kWarpSize - 1) / kWarpSize;
+      const int c0 = min(lane * per, p.compact_blocks), c1 = min(c0 + per, p.compact_blocks);
+      int run = 0;
+      for (int c = c0; c < c1; ++c) run += prefix_s[c + 1];
+      int incl = run;
+#pragma unroll
+      for (int o = 1; o < kWarpSize; o <<= 1) {
+        const int v = __shfl_up_sync(kFullMask, incl, o);
+        if (lane >= o) incl += v;
+      }
+      int acc = incl - run;
+      for (int c = c0; c < c1; ++c) {
+        acc += prefix_s[c + 1];
+        prefix_s[c + 1] = acc;
+      }
+      if (lane == 0) prefix_s[0] = 0;
+    }
+    __syncthreads();
+    n_main = prefix_s[p.compact_blocks];
+  }
+  const int64_t items = static_cast<int64_t>(n_main) + p.r;
+  const int begin = static_cast<int>(items * blockIdx.x / gridDim.x);
+  const int chunk = min(static_cast<int>(items * (blockIdx.x + 1) / gridDim.x) - begin, kMaxChunk);
+
+  for (int i = tid; i < chunk; i += kThreads) {
+    const int s = begin + i;
+    int j;
+    if (s >= n_main) {
+      j = h + (s - n_main);
+    } else if (p.selection == CAPRESE_SPARSE_ALL) {
+      j = s;
+    } else if (p.selection == CAPRESE_SPARSE_INDICES) {
+      j = __ldg(p.indices + s);
+      if (j < 0 || j >= h) {
+        *reinterpret_cast<volatile int*>(p.error_flag) = kErrorFlagIndex;
+        j = -1;
+      }
+    } else {  // the compaction block c with prefix[c] <= s < prefix[c + 1]
+      int lo = 0, hi = p.compact_blocks - 1;
+      while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (prefix_s[mid + 1] <= s) lo = mid + 1; else hi = mid;
+      }
+      j = __ldg(p.list + lo * kCompactThreads + (s - prefix_s[lo]));
+    }
+    idx_s[i] = j;
+  }
+
+  // ---- phase 1: h = act(x·wg)·(x·wu) for every slot, all rows
+  const bool single_tile = p.k_tile >= d;
+  auto stage_x = [&](int k0, int kt) {
+    if constexpr (kVec) {
+      const int q4 = kt / 4;
+      for (int i = tid; i < m * q4; i += kThreads) {
+        const int r = i / q4, q = i - r * q4;
+        reinterpret_cast<float4*>(xs)[r * ks4 + q] =
+            __ldg(reinterpret_cast<const float4*>(p.x + static_cast<size_t>(r) * d + k0) + q);
+      }
+    } else {
+      for (int i = tid; i < m * kt; i += kThreads) {
+        const int r = i / kt, c = i - r * kt;
+        xs[r * p.ks + c] = __ldg(p.x + static_cast<size_t>(r) * d + k0 + c);
+      }
+    }
+  };
+  __syncthreads();  // idx_s complete
+  if (single_tile) {
+    stage_x(0, d);
+    __syncthreads();
+  }
+
+  constexpr int kPerRound = kWarps * NPW;
+  const int rounds = (chunk + kPerRound - 1) / kPerRound;
+  for (int round = 0; round < rounds; ++round) {
+    int slot[NPW], neuron[NPW];
+    const T* rows[R];
+    bool valid[R];
+    bool any = false;
+#pragma unroll
+    for (int n = 0; n < NPW; ++n) {
+      slot[n] = round * kPerRound + warp * NPW + n;
+      neuron[n] = slot[n] < chunk ? idx_s[slot[n]] : -1;
+      const int j = neuron[n];
+      const T* up = j < 0 ? nullptr : (j < h ? wu + static_cast<size_t>(j) * d : eu + static_cast<size_t>(j - h) * d);
+      if constexpr (kGate) {
+        rows[2 * n] = j >= 0 && j < h ? wg + static_cast<size_t>(j) * d : nullptr;  // extras: gate = 1
+        rows[2 * n + 1] = up;
+      } else {
+        rows[n] = up;
+      }
+      any = any || j >= 0;
+    }
+#pragma unroll
+    for (int i = 0; i < R; ++i) valid[i] = rows[i] != nullptr;
+
+    float acc[R][MB];
+#pragma unroll
+    for (int i = 0; i < R; ++i)
+#pragma unroll
+      for (int r = 0; r < MB; ++r) acc[i][r] = 0.0f;
+
+    for (int k0 = 0; k0 < d; k0 += p.k_tile) {
+      const int kt = min(p.k_tile, d - k0);
+      if (!single_tile) {
+        __syncthreads();  // every warp is done with the previous tile
+        stage_x(k0, kt);
+        __syncthreads();
+      }
+      if (!any) continue;
+      if constexpr (kVec) {
+        const int nvec = kt / kElems;
+        for (int v0 = lane; v0 < nvec; v0 += kWarpSize * U) {
+          uint4 raw[U][R];
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            const int v = v0 + u * kWarpSize;
+#pragma unroll
+            for (int i = 0; i < R; ++i)
+              raw[u][i] = v < nvec && valid[i] ? __ldg(reinterpret_cast<const uint4*>(rows[i] + k0) + v)
+                                               : make_uint4(0, 0, 0, 0);
+          }
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            const int v = v0 + u * kWarpSize;
+            if (v >= nvec) break;
+            float wf[R][kElems];
+#pragma unroll
+            for (int i = 0; i < R; ++i) UnpackAs<T>(raw[u][i], wf[i]);
+            const float4* xp = xs4 + v * C;
+#pragma unroll
+            for (int r = 0; r < MB; ++r) {
+              if (r >= m) break;
+#pragma unroll
+              for (int c = 0; c < C; ++c) {
+                const float4 xv = xp[r * ks4 + c];
+#pragma unroll
+                for (int i = 0; i < R; ++i) {
+                  acc[i][r] = fmaf(wf[i][4 * c], xv.x, acc[i][r]);
+                  acc[i][r] = fmaf(wf[i][4 * c + 1], xv.y, acc[i][r]);
+                  acc[i][r] = fmaf(wf[i][4 * c + 2], xv.z, acc[i][r]);
+                  acc[i][r] = fmaf(wf[i][4 * c + 3], xv.w, acc[i][r]);
+                }
+              }
+            }
+          }
+        }
+      } else {
+        for (int c = lane; c < kt; c += kWarpSize) {
+          float wf[R];
+#pragma unroll
+          for (int i = 0; i < R; ++i) wf[i] = valid[i] ? ToFloat(rows[i][k0 + c]) : 0.0f;
+#pragma unroll
+          for (int r = 0; r < MB; ++r) {
+            if (r >= m) break;
+            const float xv = xs[r * p.ks + c];
+#pragma unroll
+            for (int i = 0; i < R; ++i) acc[i][r] = fmaf(wf[i], xv, acc[i][r]);
+          }
+        }
+      }
+    }
+
+#pragma unroll
+    for (int n = 0; n < NPW; ++n) {
+      const int j = neuron[n];
+      if (slot[n] >= chunk) break;  // warp-uniform
+#pragma unroll
+      for (int r = 0; r < MB; ++r) {
+        if (r >= m) break;
+        const float u = WarpSum(acc[n * RPN + RPN - 1][r]);
+        float hv = u;  // extra neuron: gate = 1
+        if constexpr (kGate) {
+          const float g = WarpSum(acc[n * RPN][r]);
+          if (j < h) hv = Act(g, p.act) * u;
+        } else {
+          if (j >= 0 && j < h) hv = p.gate_act[static_cast<size_t>(j) * m + r] * u;
+        }
+        if (lane == r) h_s[slot[n] * MB + r] = j < 0 ? 0.0f : hv;
+      }
+    }
+  }
+  __syncthreads();
+
+  // ---- phase 2: out[r][c] = Σ_slot h[slot][r] · wd_slot[c], in slot order
+  float* out = p.out + (gridDim.x > 1 ? static_cast<size_t>(blockIdx.x) * m * d : 0);
+  constexpr int kLoads = 4;  // down rows in flight per thread
+  for (int d0 = 0; d0 < d; d0 += kThreads * E) {
+    const int c = d0 + tid * E;
+    const bool in = c < d;
+    float acc[MB][E];
+#pragma unroll
+    for (int r = 0; r < MB; ++r)
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[r][e] = 0.0f;
+    for (int i0 = 0; i0 < chunk; i0 += kLoads) {
+      float w[kLoads][E];
+#pragma unroll
+      for (int q = 0; q < kLoads; ++q) {
+        const int i = i0 + q;
+        const int j = i < chunk ? idx_s[i] : -1;
+        if (in && j >= 0) {
+          const T* row = j < h ? wd + static_cast<size_t>(j) * d : ed + static_cast<size_t>(j - h) * d;
+          LoadRow<T, E>(row + c, w[q]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < E; ++e) w[q][e] = 0.0f;
+        }
+      }
+#pragma unroll
+      for (int q = 0; q < kLoads; ++q) {
+        const int i = i0 + q;
+        if (i >= chunk) break;
+#pragma unroll
+        for (int r = 0; r < MB; ++r) {
+          if (r >= m) break;
+          const float hv = h_s[i * MB + r];
+#pragma unroll
+          for (int e = 0; e < E; ++e) acc[r][e] = fmaf(hv, w[q][e], acc[r][e]);
+        }
+      }
+    }
+    if (in) {
+#pragma unroll
+      for (int r = 0; r < MB; ++r) {
+        if (r >= m) break;
+        float* dst = out + static_cast<size_t>(r) * d + c;
+        if constexpr (E >= 4) {
+#pragma unroll
+          for (int e = 0; e < E; e += 4)
+            *reinterpret_cast<float4*>(dst + e) = make_float4(acc[r][e], acc[r][e + 1], acc[r][e + 2], acc[r][e + 3]);
+        } else {
+          dst[0] = acc[r][0];
+        }
+      }
+    }
+  }
+}
+
+// y[i] = Σ_b partial[b][i], in block order.
+__global__ void SumPartialsKernel(const float* __restrict__ partial, int blocks, int64_t n, float* __restrict__ y) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= n) return;
+  float s = partial[i];
+#pragma unroll 8
+  for (int b = 1; b < blocks; ++b) s += partial[static_cast<size_t>(b) * n + i];
+  y[i] = s;
+}
+
+// act(g) per row, masked by |act(g)| >= threshold; active neurons (any row) compacted per
+// block of 256 in ascending order.
+__global__ void __launch_bounds__(kCompactThreads)
+ThresholdSelectKernel(const float* __restrict__ g, int m, int h, int act, float threshold, float* __restrict__ gate_act,
+                      int32_t* __restrict__ list, int32_t* __restrict__ counts) {
+  __shared__ int warp_counts[kCompactThreads / kWarpSize];
+  const int tid = threadIdx.x, lane = tid % kWarpSize, warp = tid / kWarpSize;
+  const int j = blockIdx.x * kCompactThreads + tid;
+  bool keep_any = false;
+  if (j < h) {
+    for (int r = 0; r < m; ++r) {
+      const float v = Act(g[static_cast<size_t>(r) * h + j], act);
+      const bool keep = fabsf(v) >= threshold;
+      gate_act[static_cast<size_t>(j) * m + r] = keep ? v : 0.0f;
+      keep_any = keep_any || keep;
+    }
+  }
+  const unsigned ballot = __ballot_sync(kFullMask, keep_any);
+  if (lane == 0) warp_counts[warp] = __popc(ballot);
+  __syncthreads();
+  int offset = 0, total = 0;
+#pragma unroll
+  for (int w = 0; w < kCompactThreads / kWarpSize; ++w) {
+    offset += w < warp ? warp_counts[w] : 0;
+    total += warp_counts[w];
+  }
+  if (keep_any) list[blockIdx.x * kCompactThreads + offset + __popc(ballot & ((1u << lane) - 1u))] = j;
+  if (tid == 0) counts[blockIdx.x] = total;
+}
+
+// ------------------------------------------------------------------ plan and launch
+
+struct Plan {
+  int blocks = 1, compact_blocks = 0;
+  size_t off_partial = 0, off_gate = 0, off_act = 0, off_list = 0, off_counts = 0, bytes = 0;
+};
+
+size_t AlignUp(size_t v) { return (v + 255) / 256 * 256; }
+
+Plan MakePlan(const SparseFfnArgs& a, int multiprocessors) {
+  Plan p;
+  const int64_t max_items = (a.selection == CAPRESE_SPARSE_INDICES ? a.k : a.h) + a.r;
+  // Streaming needs every SM busy (one SM alone pulls a small fraction of HBM bandwidth),
+  // so the grid fills the GPU whenever there are >= kMinItemsPerBlock items per block, even
+  // though each block adds M·D partial sums to write and read back (mostly L2 hits; at
+  // high sparsity and M = 16 they approach the weight bytes: the knob to tune on a GPU).
+  // Two blocks per SM below M = 8 (their register budget allows it), one above; at most
+  // kMaxChunk items per block.
+  const int64_t per_sm = a.m >= 8 ? 1 : 2;
+  int64_t blocks = std::min<int64_t>(per_sm * multiprocessors, (max_items + kMinItemsPerBlock - 1) / kMinItemsPerBlock);
+  blocks = std::max<int64_t>(blocks, (max_items + kMaxChunk - 1) / kMaxChunk);
+  blocks = std::max<int64_t>(1, std::min<int64_t>(blocks, std::max<int64_t>(1, max_items)));
+  p.blocks = static_cast<int>(blocks);
+  size_t off = 0;
+  if (p.blocks > 1) {
+    p.off_partial = off;
+    off = AlignUp(off + static_cast<size_t>(p.blocks) * a.m * a.d * sizeof(float));
+  }
+  if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
+    p.compact_blocks = static_cast<int>((a.h + kCompactThreads - 1) / kCompactThreads);
+    p.off_gate = off;
+    off = AlignUp(off + static_cast<size_t>(a.m * a.h) * sizeof(float));
+    p.off_act = off;
+    off = AlignUp(off + static_cast<size_t>(a.m * a.h) * sizeof(float));
+    p.off_list = off;
+    off = AlignUp(off + static_cast<size_t>(p.compact_blocks) * kCompactThreads * sizeof(int32_t));
+    p.off_counts = off;
+    off = AlignUp(off + static_cast<size_t>(p.compact_blocks) * sizeof(int32_t));
+  }
+  p.bytes = off;
+  return p;
+}
+
+// Shared memory for the x tile. Small tiles cost a barrier pair and a pipeline drain every
+// few loads per lane (at M = 16 the 48 KiB default leaves 384 floats per row), so the tile
+// may use the device's opt-in limit, split between the blocks MakePlan puts on one SM.
+template <int MB>
+constexpr int StaticSmemBytes() {
+  return static_cast<int>(sizeof(int)) * (kMaxChunk + kMaxChunk * MB + kMaxCompactBlocks + 1);
+}
+
+int XTileBudgetBytes(int m, int static_bytes) {
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    cudaGetLastError();
+    return kXSmemBytes;
+  }
+  const int blocks_per_sm = m >= 8 ? 1 : 2;  // as MakePlan
+  const int room = optin / blocks_per_sm - static_bytes - 1024;
+  return std::max(kXSmemBytes, std::min(kXSmemMaxBytes, room));
+}
+
+// Raises the kernel's dynamic shared memory limit once per device (and size); a benign race
+// between threads only repeats the call.
+cudaError_t AllowSmem(void (*kernel)(FusedParams), int (&allowed)[kMaxDevices], size_t bytes) {
+  if (bytes <= static_cast<size_t>(kXSmemBytes)) return cudaSuccess;  // within the default 48 KiB
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  if (device < kMaxDevices && static_cast<size_t>(allowed[device]) >= bytes) return cudaSuccess;
+  err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (err == cudaSuccess && device < kMaxDevices) allowed[device] = static_cast<int>(bytes);
+  return err;
+}
+
+template <typename T, int MB, bool kGate>
+cudaError_t LaunchFused(FusedParams fp, int blocks, bool vec, cudaStream_t stream) {
+  constexpr int kElems = Pack16<T>::kElems;
+  // Odd D or unaligned views take the element path: correctness over speed, one instance.
+  void (*kernel)(FusedParams) = vec ? FusedKernel<T, MB, kGate, true> : FusedKernel<T, kMaxRows, kGate, false>;
+  static int allowed[kMaxDevices] = {};
+  const int quantum = vec ? kElems : 1;
+  const int static_bytes = vec ? StaticSmemBytes<MB>() : StaticSmemBytes<kMaxRows>();
+  const int budget = XTileBudgetBytes(fp.m, static_bytes) / (fp.m * static_cast<int>(sizeof(float)));  // floats per row
+  const int padded = (fp.d + quantum - 1) / quantum * quantum;
+  fp.k_tile = fp.ks = padded <= budget ? padded : budget / quantum * quantum;
+  if (padded <= budget) fp.k_tile = fp.d;
+  const size_t smem = static_cast<size_t>(fp.m) * fp.ks * sizeof(float);
+  const cudaError_t err = AllowSmem(kernel, allowed, smem);
+  if (err != cudaSuccess) return err;
+  kernel<<<blocks, kThreads, smem, stream>>>(fp);
+  return cudaGetLastError();
+}
+
+template <typename T, bool kGate>
+cudaError_t LaunchForRows(const FusedParams& fp, int blocks, bool vec, cudaStream_t stream) {
+  if (fp.m <= 1) return LaunchFused<T, 1, kGate>(fp, blocks, vec, stream);
+  if (fp.m <= 2) return LaunchFused<T, 2, kGate>(fp, blocks, vec, stream);
+  if (fp.m <= 4) return LaunchFused<T, 4, kGate>(fp, blocks, vec, stream);
+  if (fp.m <= 8) return LaunchFused<T, 8, kGate>(fp, blocks, vec, stream);
+  return LaunchFused<T, 16, kGate>(fp, blocks, vec, stream);
+}
+
+template <typename T>
+cudaError_t LaunchTyped(const SparseFfnArgs& a, const Plan& plan, char* scratch, int* error_flag,
+                        cudaStream_t stream) {
+  FusedParams fp{};
+  fp.x = a.x;
+  fp.wg = a.w_gate;
+  fp.wu = a.w_up;
+  fp.wd = a.w_down_t;
+  fp.eu = a.extra_up;
+  fp.ed = a.extra_down;
+  fp.indices = a.indices;
+  fp.error_flag = error_flag;
+  fp.m = static_cast<int>(a.m);
+  fp.d = static_cast<int>(a.d);
+  fp.h = static_cast<int>(a.h);
+  fp.k = static_cast<int>(a.k);
+  fp.r = static_cast<int>(a.r);
+  fp.selection = a.selection;
+  fp.act = a.act;
+  fp.out = plan.blocks > 1 ? reinterpret_cast<float*>(scratch + plan.off_partial) : a.y;
+  const bool vec = a.d % Pack16<T>::kElems == 0 && IsAligned(a.x, 16) && IsAligned(a.w_gate, 16) &&
+                   IsAligned(a.w_up, 16) && IsAligned(a.w_down_t, 16) && IsAligned(a.extra_up, 16) &&
+                   IsAligned(a.extra_down, 16) && IsAligned(fp.out, 16);
+
+  cudaError_t err;
+  if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
+    float* g = reinterpret_cast<float*>(scratch + plan.off_gate);
+    float* gate_act = reinterpret_cast<float*>(scratch + plan.off_act);
+    int32_t* list = reinterpret_cast<int32_t*>(scratch + plan.off_list);
+    int32_t* counts = reinterpret_cast<int32_t*>(scratch + plan.off_counts);
+    MatmulArgs gate{a.x, a.w_gate, a.w_dtype, nullptr, g, a.m, a.h, a.d};
+    if ((err = LaunchGemv(gate, stream)) != cudaSuccess) return err;
+    ThresholdSelectKernel<<<plan.compact_blocks, kCompactThreads, 0, stream>>>(g, fp.m, fp.h, a.act, a.threshold,
+                                                                             gate_act, list, counts);
+    if ((err = cudaGetLastError()) != cudaSuccess) return err;
+    fp.list = list;
+    fp.counts = counts;
+    fp.gate_act = gate_act;
+    fp.compact_blocks = plan.compact_blocks;
+    err = LaunchForRows<T, false>(fp, plan.blocks, vec, stream);
+  } else {
+    err = LaunchForRows<T, true>(fp, plan.blocks, vec, stream);
+  }
+  if (err != cudaSuccess || plan.blocks == 1) return err;
+  const int64_t n = a.m * a.d;
+  SumPartialsKernel<<<CeilDiv(n, 256), 256, 0, stream>>>(fp.out, plan.blocks, n, a.y);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+size_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors) {
+  return MakePlan(a, multiprocessors).bytes;
+}
+
+cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* scratch, int* error_flag,
+                            cudaStream_t stream) {
+  if (a.m < 1 || a.m > kMaxRows || a.h + a.r > INT32_MAX / 2 || a.d > INT32_MAX / 2 || a.k > INT32_MAX / 2)
+    return cudaErrorNotSupported;
+  if (a.selection == CAPRESE_SPARSE_THRESHOLD && (a.h + kCompactThreads - 1) / kCompactThreads > kMaxCompactBlocks)
+    return cudaErrorNotSupported;
+  const Plan plan = MakePlan(a, multiprocessors);
+  char* s = static_cast<char*>(scratch);
+  switch (a.w_dtype) {
+    case CAPRESE_DTYPE_F32: return LaunchTyped<float>(a, plan, s, error_flag, stream);
+    case CAPRESE_DTYPE_F16: return LaunchTyped<__half>(a, plan, s, error_flag, stream);
+    case CAPRESE_DTYPE_BF16: return LaunchTyped<__nv_bfloat16>(a, plan, s, error_flag, stream);
+    default: return cudaErrorNotSupported;
+  }
+}
+
+}  // namespace cuda
+}  // namespace caprese
