@@ -1,9 +1,13 @@
 namespace Caprese.Models.Generation;
 
 /// <summary>
-/// Picks the next token from logits: greedy at temperature 0, otherwise a draw from
+/// Picks the next token from logits on the host: greedy at temperature 0, otherwise a draw from
 /// softmax(logits / T) restricted to the top-k tokens and then to the smallest set whose
-/// probability reaches top-p. A fixed seed makes the draws reproducible.
+/// probability (renormalised over the top-k tokens) reaches top-p. A fixed seed makes the draws
+/// reproducible. <see cref="TextGenerator"/> samples on the backend (caprese_sample); this class
+/// is the independent managed reference the native sampler is tested against. It differs only in
+/// ties at a cut (here broken by index; the native op keeps every tied token) and in its random
+/// stream (System.Random rather than the counter-based generator).
 /// </summary>
 public sealed class Sampler
 {
@@ -61,7 +65,10 @@ public sealed class Sampler
                 count = Math.Min(count, _options.TopK);
             if (_options.TopP < 1f)
             {
-                double cumulative = 0, target = _options.TopP * sum;
+                double topKMass = 0;
+                for (int i = 0; i < count; i++)
+                    topKMass += probs[_order[i]];
+                double cumulative = 0, target = _options.TopP * topKMass;
                 for (int i = 0; i < count; i++)
                 {
                     cumulative += probs[_order[i]];

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Caprese.Interop;
 using Caprese.Models.Transformer;
 using Caprese.Models.Tokenization;
 
@@ -10,6 +11,10 @@ namespace Caprese.Models.Generation;
 /// Prompt in, text out: tokenizes (with BOS), prefills the prompt in one batched pass, then
 /// decodes token by token until EOS, a stop string, the token budget or the context end. One generation at
 /// a time per instance: the model has a single KV cache.
+/// Every next token is chosen on the backend, so only its id reaches the host: the argmax at temperature 0,
+/// otherwise caprese_sample seeded from <see cref="GenerationOptions.Seed"/> (a random seed when null) with
+/// the draw's step (0 for the token after the prompt) as counter, so a seeded generation is reproducible and
+/// identical on every backend.
 /// </summary>
 public sealed class TextGenerator
 {
@@ -58,7 +63,10 @@ public sealed class TextGenerator
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
-        var sampler = new Sampler(options);
+        options.Validate();
+        var sampling = options.Temperature == 0f
+            ? (SamplingParams?)null
+            : new SamplingParams(options.Temperature, options.TopK, options.TopP, SeedOf(options), Offset: 0);
         int[] promptIds = _tokenizer.Encode(prompt, addBos: true);
         int maxSeq = _model.Config.MaxSeqLen;
         if (promptIds.Length >= maxSeq)
@@ -66,9 +74,8 @@ public sealed class TextGenerator
         run.PromptTokens = promptIds;
         ct.ThrowIfCancellationRequested();
 
-        var logits = sampler.IsGreedy ? null : new float[_model.Config.Vocab];
         var clock = Stopwatch.StartNew();
-        int next = NextToken(sampler, logits, () => _model.PrefillArgmax(promptIds, 0), l => _model.Prefill(promptIds, 0, l));
+        int next = sampling is { } first ? _model.PrefillSample(promptIds, 0, first) : _model.PrefillArgmax(promptIds, 0);
         double prefillMs = clock.Elapsed.TotalMilliseconds;
 
         var decoder = _tokenizer.CreateDecoder(previousToken: promptIds[^1]);
@@ -102,7 +109,9 @@ public sealed class TextGenerator
             int token = next;
             int at = pos;
             clock.Restart();
-            next = NextToken(sampler, logits, () => _model.DecodeStepArgmax(token, at), l => _model.DecodeStep(token, at, l));
+            next = sampling is { } s
+                ? _model.DecodeStepSample(token, at, s with { Offset = (ulong)(steps + 1) })
+                : _model.DecodeStepArgmax(token, at);
             decodeMs += clock.Elapsed.TotalMilliseconds;
             steps++;
             pos++;
@@ -117,14 +126,9 @@ public sealed class TextGenerator
         run.Stats = new GenerationStats(promptIds.Length, run.Generated.Count, prefillMs, decodeMs, steps, reason);
     }
 
-    // Greedy decoding takes the argmax on the backend; sampling needs the logits on the host.
-    private static int NextToken(Sampler sampler, float[]? logits, Func<int> argmax, Action<float[]> forward)
-    {
-        if (logits is null)
-            return argmax();
-        forward(logits);
-        return sampler.Sample(logits);
-    }
+    /// <summary>The generator seed of a run: <see cref="GenerationOptions.Seed"/> (as an unsigned 32-bit value), or a random one.</summary>
+    internal static ulong SeedOf(GenerationOptions options) =>
+        options.Seed is { } seed ? (ulong)(uint)seed : (ulong)Random.Shared.NextInt64();
 
     private sealed class Run
     {

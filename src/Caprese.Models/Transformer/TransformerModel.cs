@@ -74,6 +74,16 @@ public sealed class TransformerModel : IDisposable
         return DeviceArgmax();
     }
 
+    /// <summary>
+    /// Prefill, then a draw from the last row's logits made on the backend (<see cref="CapreseContext.Sample"/>):
+    /// only the id comes back, and the draw is the same on every backend for the same parameters.
+    /// </summary>
+    public int PrefillSample(ReadOnlySpan<int> tokens, int pos0, SamplingParams sampling)
+    {
+        Forward(tokens, pos0);
+        return DeviceSample(sampling);
+    }
+
     /// <summary>Feeds <paramref name="token"/> at position <paramref name="pos"/>; returns the next-token logits.</summary>
     public float[] DecodeStep(int token, int pos)
     {
@@ -93,6 +103,13 @@ public sealed class TransformerModel : IDisposable
     {
         Forward([token], pos);
         return DeviceArgmax();
+    }
+
+    /// <summary>A decode step whose sampled choice is made on the backend: only 4 bytes come back.</summary>
+    public int DecodeStepSample(int token, int pos, SamplingParams sampling)
+    {
+        Forward([token], pos);
+        return DeviceSample(sampling);
     }
 
     public void Dispose()
@@ -201,6 +218,14 @@ public sealed class TransformerModel : IDisposable
         if (logits.Length != Config.Vocab)
             throw new ArgumentException($"logits span has {logits.Length} entries, the vocabulary {Config.Vocab}", nameof(logits));
         _buffers.Logits.CopyTo(logits);
+    }
+
+    private int DeviceSample(SamplingParams sampling)
+    {
+        _context.Sample(_buffers.Logits.Tensor, sampling, _buffers.ArgmaxId.Tensor);
+        Span<int> id = stackalloc int[1];
+        _buffers.ArgmaxId.CopyTo(id);
+        return id[0];
     }
 
     private int DeviceArgmax()
