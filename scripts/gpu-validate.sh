@@ -12,6 +12,9 @@
 #   CAPRESE_BUILD_DIR          build folder (default OUTDIR/build)
 #   CAPRESE_SANITIZER_FILTER   gtest filter for the sanitizer runs (default below)
 #   CAPRESE_STEP_TIMEOUT       seconds per step (default 1800)
+#   CAPRESE_CLI                a self-contained `caprese` (scripts/publish-gpu-bundle.sh; the GPU
+#                              machine has no .NET): when set, also times whole-model decoding of
+#                              a Llama-3.1-8B-shaped f16 model against the memory roofline
 set -u
 
 if [ $# -ne 1 ]; then
@@ -96,6 +99,12 @@ if [ $BUILT -eq 0 ]; then
     FAILED=1
   fi
   run_step bench "$BENCH" --reps 50 --json "$OUT/kernel-bench.json"
+  if [ -n "${CAPRESE_CLI:-}" ]; then
+    # The published CLI loads the libcaprese just built here (its plugin sits beside it).
+    CAPRESE_NATIVE_LIBRARY="$BUILD/lib/libcaprese.so" run_step model-bench "$CAPRESE_CLI" bench \
+      --preset llama-3.1-8b --backend cuda --weights f16 --prompt-tokens 128 --decode-tokens 64 \
+      --json "$OUT/model-bench-llama-3.1-8b.json"
+  fi
 else
   log "build failed: tests, sanitizers and harness not run"
 fi

@@ -33,12 +33,13 @@ internal static class BenchCommand
         weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prefill length", DefaultValueFactory = _ => 32 };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Greedy decode steps timed", DefaultValueFactory = _ => 32 };
+        var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file (written atomically)" };
         foreach (var o in new[] { layers, promptTokens, decodeTokens })
             o.Validators.Add(r => { if (r.GetValueOrDefault<int>() < (o == layers ? 0 : 1)) r.AddError($"{o.Name} is out of range"); });
 
         var command = new Command("bench", "Time prefill and greedy decoding of a synthetic (seeded random) model of a preset shape")
         {
-            preset, layers, backend, device, weights, promptTokens, decodeTokens,
+            preset, layers, backend, device, weights, promptTokens, decodeTokens, json,
         };
         command.SetAction(parse =>
         {
@@ -47,12 +48,14 @@ internal static class BenchCommand
                 config = config with { Layers = n };
             var options = new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, parse.GetValue(device));
             var dtype = parse.GetValue(weights) switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
-            return Run(parse.GetValue(preset)!, config, options, dtype, parse.GetValue(promptTokens), parse.GetValue(decodeTokens));
+            return Run(parse.GetValue(preset)!, config, options, dtype, parse.GetValue(promptTokens), parse.GetValue(decodeTokens),
+                parse.GetValue(json));
         });
         return command;
     }
 
-    private static int Run(string name, ModelConfig config, ModelLoadOptions options, DType dtype, int promptTokens, int decodeTokens)
+    private static int Run(string name, ModelConfig config, ModelLoadOptions options, DType dtype, int promptTokens, int decodeTokens,
+        string? jsonPath)
     {
         if (!CapreseLibrary.IsBackendAvailable(options.Backend, out string reason))
         {
@@ -73,8 +76,26 @@ internal static class BenchCommand
             token = loaded.Model.DecodeStepArgmax(token, promptTokens + i);
         double decodeMs = clock.Elapsed.TotalMilliseconds;
 
+        // The memory roofline: every weight byte is read once per decoded token, so the best
+        // possible latency is weight bytes / copy bandwidth, measured here on the same backend.
+        double weightBytes = loaded.Model.Weights.Bytes;
+        double msPerToken = decodeMs / decodeTokens;
+        double achievedGBps = weightBytes / (msPerToken * 1e6);
+        double copyGBps = CopyBandwidth.Measure(loaded.Context);
+        double rooflineMs = weightBytes / (copyGBps * 1e6);
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[{name}, {config.Layers} layers, weights {dtype.ToString().ToLowerInvariant()} ({loaded.Model.Weights.Bytes / 1e9:F2} GB), backend {options.Backend.ToString().ToLowerInvariant()}: build {buildS:F1} s, prefill {promptTokens} tokens {prefillMs:F1} ms, decode {decodeTokens * 1000.0 / decodeMs:F2} tokens/s]"));
+            $"[{name}, {config.Layers} layers, weights {dtype.ToString().ToLowerInvariant()} ({weightBytes / 1e9:F2} GB), backend {options.Backend.ToString().ToLowerInvariant()}: build {buildS:F1} s, prefill {promptTokens} tokens {prefillMs:F1} ms, decode {decodeTokens * 1000.0 / decodeMs:F2} tokens/s]"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[per token {msPerToken:F3} ms = {achievedGBps:F1} GB/s of weights; copy bandwidth {copyGBps:F1} GB/s -> roofline {rooflineMs:F3} ms/token; {100 * rooflineMs / msPerToken:F1}% of roofline]"));
+        if (jsonPath is not null)
+            BenchReport.Write(jsonPath, new BenchReport(name, config.Layers, dtype.ToString().ToLowerInvariant(),
+                options.Backend.ToString().ToLowerInvariant(), DeviceName(options), weightBytes, promptTokens, prefillMs,
+                decodeTokens, msPerToken, achievedGBps, copyGBps, rooflineMs, 100 * rooflineMs / msPerToken,
+                CapreseLibrary.Version, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture)));
         return ExitCodes.Ok;
     }
+
+    private static string DeviceName(ModelLoadOptions options) =>
+        options.Backend == BackendKind.Cuda ? CapreseLibrary.GetCudaDeviceInfo(options.Device).Name : Environment.MachineName;
 }

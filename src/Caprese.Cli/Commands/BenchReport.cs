@@ -1,0 +1,22 @@
+using System.Text.Json;
+
+namespace Caprese.Cli.Commands;
+
+/// <summary>What `caprese bench --json` writes: one decode-latency measurement against the memory roofline.</summary>
+internal sealed record BenchReport(
+    string Preset, int Layers, string Weights, string Backend, string Device, double WeightBytes,
+    int PromptTokens, double PrefillMs, int DecodeTokens, double MsPerToken, double AchievedGBPerSecond,
+    double CopyGBPerSecond, double RooflineMsPerToken, double PercentOfRoofline, string CapreseVersion, string TimestampUtc)
+{
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>Writes next to the target, then renames: a reader never sees a half-written file.</summary>
+    public static void Write(string path, BenchReport report)
+    {
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string temp = full + ".tmp-" + Environment.ProcessId;
+        File.WriteAllText(temp, JsonSerializer.Serialize(report, Options));
+        File.Move(temp, full, overwrite: true);
+    }
+}
