@@ -4,7 +4,7 @@ namespace Caprese.Cli.Commands;
 
 /// <summary>What `caprese bench --json` writes: one decode-latency measurement against the memory roofline.</summary>
 internal sealed record BenchReport(
-    string Preset, int Layers, string Weights, string Backend, string Device, double WeightBytes,
+    string Preset, int Layers, string Weights, string Backend, string Device, double WeightBytesReadPerToken,
     int PromptTokens, double PrefillMs, int DecodeTokens, double MsPerToken, double AchievedGBPerSecond,
     double CopyGBPerSecond, double RooflineMsPerToken, double PercentOfRoofline, string CapreseVersion, string TimestampUtc)
 {

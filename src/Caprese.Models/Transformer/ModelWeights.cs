@@ -52,6 +52,14 @@ public sealed class ModelWeights : IDisposable
     public long Bytes => _buffers.Sum(b => b.Bytes);
 
     /// <summary>
+    /// Weight bytes one decode step reads: everything but the embedding table, of which only
+    /// one row is gathered (unless it is tied, when the classifier streams it whole). This is
+    /// the numerator of the memory roofline.
+    /// </summary>
+    public long BytesReadPerToken =>
+        Classifier.Data == TokenEmbedding.Data ? Bytes : Bytes - TokenEmbedding.ByteSize + TokenEmbedding.ByteSize / Config.Vocab;
+
+    /// <summary>
     /// Uploads every tensor <paramref name="config"/> requires from <paramref name="source"/>.
     /// </summary>
     /// <exception cref="ModelFormatException">A tensor is missing or its shape disagrees with the config; names the file and tensor.</exception>
