@@ -1,31 +1,28 @@
-using System.IO.MemoryMappedFiles;
-using System.Runtime.InteropServices;
+using Caprese.Models.Formats;
 
 namespace Caprese.Models.Loading;
 
 /// <summary>
 /// Read-only view of a llama2.c checkpoint: a 7-int32 header, then f32 tensors in a fixed
-/// order. The file is memory-mapped, so opening it costs no copy and tensors are handed out
-/// as spans straight into the mapping. The file length must match the header exactly.
+/// order. The file is memory-mapped (<see cref="MappedFile"/>), so opening it costs no copy and
+/// tensors are handed out as spans straight into the mapping. The file length must match the
+/// header exactly.
 /// </summary>
 public sealed unsafe class Llama2cCheckpoint : IDisposable
 {
     private readonly Dictionary<string, Llama2cTensorInfo> _byName;
-    private readonly IDisposable _owner;
-    private byte* _base;
+    private readonly MappedFile _file;
+    private bool _disposed;
 
-    private Llama2cCheckpoint(string filePath, Llama2cHeader header, IReadOnlyList<Llama2cTensorInfo> tensors,
-        byte* basePointer, IDisposable owner)
+    private Llama2cCheckpoint(MappedFile file, Llama2cHeader header, IReadOnlyList<Llama2cTensorInfo> tensors)
     {
-        FilePath = filePath;
+        _file = file;
         Header = header;
         Tensors = tensors;
         _byName = tensors.ToDictionary(t => t.Name);
-        _base = basePointer;
-        _owner = owner;
     }
 
-    public string FilePath { get; }
+    public string FilePath => _file.FilePath;
     public Llama2cHeader Header { get; }
 
     /// <summary>Every tensor in file order, the legacy RoPE tables included.</summary>
@@ -33,57 +30,11 @@ public sealed unsafe class Llama2cCheckpoint : IDisposable
 
     /// <summary>Maps <paramref name="path"/> and validates header and length.</summary>
     /// <exception cref="ModelFormatException">The content is not a valid checkpoint.</exception>
-    public static Llama2cCheckpoint Open(string path)
-    {
-        var fullPath = Path.GetFullPath(path);
-        var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
-        try
-        {
-            long length = stream.Length;
-            if (length < Llama2cHeader.SizeInBytes)
-                throw new ModelFormatException(fullPath, "header", $"file has {length} bytes, the header alone needs {Llama2cHeader.SizeInBytes}");
-
-            var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            var owner = new MappingOwner(map, view);
-            try
-            {
-                byte* p = null;
-                view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-                owner.Acquired = true;
-                p += view.PointerOffset;
-                return Create(fullPath, p, length, owner);
-            }
-            catch
-            {
-                owner.Dispose();
-                throw;
-            }
-        }
-        catch
-        {
-            stream.Dispose();
-            throw;
-        }
-    }
+    public static Llama2cCheckpoint Open(string path) => Create(MappedFile.Open(path));
 
     /// <summary>Reads a checkpoint held in memory (tests, embedded resources). The array is pinned until disposal.</summary>
-    public static Llama2cCheckpoint FromBytes(byte[] data, string sourceName)
-    {
-        ArgumentNullException.ThrowIfNull(data);
-        if (data.Length < Llama2cHeader.SizeInBytes)
-            throw new ModelFormatException(sourceName, "header", $"file has {data.Length} bytes, the header alone needs {Llama2cHeader.SizeInBytes}");
-        var owner = new PinOwner(GCHandle.Alloc(data, GCHandleType.Pinned));
-        try
-        {
-            return Create(sourceName, (byte*)owner.Handle.AddrOfPinnedObject(), data.Length, owner);
-        }
-        catch
-        {
-            owner.Dispose();
-            throw;
-        }
-    }
+    public static Llama2cCheckpoint FromBytes(byte[] data, string sourceName) =>
+        Create(MappedFile.FromBytes(data, sourceName));
 
     /// <summary>A whole tensor as f32 values (stacked tensors: all layers).</summary>
     public ReadOnlySpan<float> Tensor(string name) => Slice(Info(name), 0, Info(name).ElementCount);
@@ -105,35 +56,48 @@ public sealed unsafe class Llama2cCheckpoint : IDisposable
 
     public void Dispose()
     {
-        _base = null;
-        _owner.Dispose();
+        _disposed = true;
+        _file.Dispose();
     }
 
     private ReadOnlySpan<float> Slice(Llama2cTensorInfo info, long firstElement, long count)
     {
-        ObjectDisposedException.ThrowIf(_base == null, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (count > int.MaxValue)
             throw new NotSupportedException($"{FilePath}: tensor {info.Name} has {count} elements, more than one span can hold; read it per layer");
-        return new ReadOnlySpan<float>(_base + info.ByteOffset + firstElement * sizeof(float), (int)count);
+        return new ReadOnlySpan<float>(_file.GetPointer(info.ByteOffset + firstElement * sizeof(float), count * sizeof(float)), (int)count);
     }
 
-    private static Llama2cCheckpoint Create(string filePath, byte* p, long length, IDisposable owner)
+    // Takes ownership of `file`: disposes it when the content is rejected.
+    private static Llama2cCheckpoint Create(MappedFile file)
     {
-        var fields = new ReadOnlySpan<int>(p, 7).ToArray();
-        if (!BitConverter.IsLittleEndian)
-            throw new PlatformNotSupportedException("llama2.c checkpoints are little-endian");
-        var header = Llama2cHeader.Parse(fields, filePath);
-        IReadOnlyList<Llama2cTensorInfo> tensors;
         try
         {
-            tensors = Layout(header);
+            string filePath = file.FilePath;
+            if (file.Length < Llama2cHeader.SizeInBytes)
+                throw new ModelFormatException(filePath, "header",
+                    $"file has {file.Length} bytes, the header alone needs {Llama2cHeader.SizeInBytes}");
+            if (!BitConverter.IsLittleEndian)
+                throw new PlatformNotSupportedException("llama2.c checkpoints are little-endian");
+            var fields = new ReadOnlySpan<int>(file.GetPointer(0, Llama2cHeader.SizeInBytes), 7).ToArray();
+            var header = Llama2cHeader.Parse(fields, filePath);
+            IReadOnlyList<Llama2cTensorInfo> tensors;
+            try
+            {
+                tensors = Layout(header);
+            }
+            catch (OverflowException)
+            {
+                throw new ModelFormatException(filePath, "header", "tensor sizes overflow 64 bits");
+            }
+            CheckLength(filePath, tensors, file.Length);
+            return new Llama2cCheckpoint(file, header, tensors);
         }
-        catch (OverflowException)
+        catch
         {
-            throw new ModelFormatException(filePath, "header", "tensor sizes overflow 64 bits");
+            file.Dispose();
+            throw;
         }
-        CheckLength(filePath, tensors, length);
-        return new Llama2cCheckpoint(filePath, header, tensors, p, owner);
     }
 
     /// <summary>The tensors the header implies, in llama2.c file order.</summary>
@@ -180,32 +144,5 @@ public sealed unsafe class Llama2cCheckpoint : IDisposable
         if (end != length)
             throw new ModelFormatException(filePath, $"after tensor {tensors[^1].Name}",
                 $"{length - end} extra bytes: the header implies a {end}-byte file but it has {length} bytes");
-    }
-
-    private sealed class MappingOwner(MemoryMappedFile map, MemoryMappedViewAccessor view) : IDisposable
-    {
-        public bool Acquired;
-
-        public void Dispose()
-        {
-            if (Acquired)
-            {
-                view.SafeMemoryMappedViewHandle.ReleasePointer();
-                Acquired = false;
-            }
-            view.Dispose();
-            map.Dispose();
-        }
-    }
-
-    private sealed class PinOwner(GCHandle handle) : IDisposable
-    {
-        public GCHandle Handle = handle;
-
-        public void Dispose()
-        {
-            if (Handle.IsAllocated)
-                Handle.Free();
-        }
     }
 }
