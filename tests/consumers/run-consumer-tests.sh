@@ -68,13 +68,16 @@ pack() {
 }
 
 check_packages() {
-  local native interop
+  local native interop native_list interop_list
   native=$(ls "$TMP"/feed/Caprese.Native.*.nupkg) && interop=$(ls "$TMP"/feed/Caprese.Interop.*.nupkg) || return 1
-  echo "Caprese.Native:" && unzip -l "$native" | grep -E 'runtimes/|lib/' &&
-    unzip -l "$native" | grep -q 'runtimes/linux-x64/native/libcaprese.so$' &&
-    ! unzip -l "$native" | grep -q ' lib/' &&
-    echo "Caprese.Interop:" && unzip -l "$interop" | grep -E 'lib/' &&
-    unzip -p "$interop" Caprese.Interop.nuspec | grep -q '<dependency id="Caprese.Native"'
+  # Listings go to variables first: under pipefail, `unzip -l | grep -q` fails at random when grep
+  # stops reading early and unzip dies of SIGPIPE.
+  native_list=$(unzip -l "$native") && interop_list=$(unzip -l "$interop") || return 1
+  echo "Caprese.Native:" && grep -E 'runtimes/|lib/' <<<"$native_list" &&
+    grep -q 'runtimes/linux-x64/native/libcaprese.so$' <<<"$native_list" &&
+    ! grep -q ' lib/' <<<"$native_list" &&
+    echo "Caprese.Interop:" && grep -E 'lib/' <<<"$interop_list" &&
+    grep -q '<dependency id="Caprese.Native"' <<<"$(unzip -p "$interop" Caprese.Interop.nuspec)"
 }
 
 dotnet_consumer() {
