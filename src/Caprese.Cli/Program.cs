@@ -9,5 +9,6 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     GenerateCommand.Create(),
     BenchCommand.Create(),
     InfoCommand.Create(),
+    EvalSparsityCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

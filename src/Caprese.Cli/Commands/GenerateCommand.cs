@@ -4,6 +4,7 @@ using Caprese.Interop;
 using Caprese.Models;
 using Caprese.Models.Generation;
 using Caprese.Models.Loading;
+using Caprese.Models.Sparsity;
 
 namespace Caprese.Cli.Commands;
 
@@ -26,6 +27,11 @@ internal static class GenerateCommand
         var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
         var stop = new Option<string[]>("--stop") { Description = "Stop when the text contains this string (not printed); repeatable", AllowMultipleArgumentsPerToken = false };
         var context = new Option<int>("--context") { Description = $"KV-cache positions (0 = the model's context, at most {ModelLoadOptions.DefaultMaxContext})", DefaultValueFactory = _ => 0 };
+        var sparsityMethod = new Option<string>("--sparsity-method") { Description = "Contextual sparsity for decode: none, griffin, cats or teal (teal masks inputs on the host: quality only, slower)", DefaultValueFactory = _ => "none" };
+        sparsityMethod.AcceptOnlyFromAmong(SparsityArguments.Methods);
+        var sparsity = new Option<double>("--sparsity") { Description = "Fraction of FFN neurons skipped, in [0, 1)", DefaultValueFactory = _ => 0.5 };
+        var sparseLayers = new Option<string?>("--sparse-layers") { Description = "all or first-half (default: first-half for griffin, all for cats)" };
+        sparseLayers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
 
         maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be >= 0"); });
@@ -35,11 +41,12 @@ internal static class GenerateCommand
         threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be >= 0"); });
         device.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--device must be >= 0"); });
         context.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--context must be >= 0"); });
+        sparsity.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--sparsity must be in [0, 1)"); });
         stop.Validators.Add(r => { if (r.GetValueOrDefault<string[]>()?.Any(string.IsNullOrEmpty) == true) r.AddError("--stop needs a non-empty string"); });
 
         var command = new Command("generate", "Generate text from a prompt")
         {
-            model, prompt, backend, device, weights, maxTokens, temperature, topK, topP, seed, stop, context, threads,
+            model, prompt, backend, device, weights, maxTokens, temperature, topK, topP, seed, stop, context, threads, sparsityMethod, sparsity, sparseLayers,
         };
         command.SetAction((parse, ct) => RunAsync(new Request(
             parse.GetValue(model) ?? DefaultModel.Path,
@@ -51,11 +58,18 @@ internal static class GenerateCommand
                 parse.GetValue(threads),
                 ContextLength: parse.GetValue(context)),
             new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed),
-                parse.GetValue(stop) is { Length: > 0 } stops ? stops : null)), ct));
+                parse.GetValue(stop) is { Length: > 0 } stops ? stops : null),
+            new SparsityRequest(parse.GetValue(sparsityMethod)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers))), ct));
         return command;
     }
 
-    private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options);
+    private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options, SparsityRequest Sparsity);
+
+    /// <summary>The sparsity flags; the layer range needs the model's layer count, so it resolves after loading.</summary>
+    private sealed record SparsityRequest(string Method, double Sparsity, string? Layers)
+    {
+        public SparsityOptions Resolve(int layers) => SparsityArguments.Parse(Method, Sparsity, Layers, layers);
+    }
 
     private static async Task<int> RunAsync(Request request, CancellationToken ct)
     {
@@ -89,6 +103,7 @@ internal static class GenerateCommand
                 await stderr.WriteLineAsync($"error: {request.ModelPath} has no tokenizer");
                 return ExitCodes.BadModel;
             }
+            loaded.Model.SetSparsity(request.Sparsity.Resolve(loaded.Config.Layers));
             var stdout = Console.Out;
             try
             {
@@ -115,9 +130,17 @@ internal static class GenerateCommand
             var s = loaded.Generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}]"));
             return ExitCodes.Ok;
         }
+    }
+
+    private static string Describe(SparsityOptions o, int layers)
+    {
+        if (o.Method == SparsityMethod.None)
+            return "";
+        var (first, end) = o.LayerRange(layers);
+        return string.Create(CultureInfo.InvariantCulture, $", sparsity: {o.Method.ToString().ToLowerInvariant()} {o.Sparsity * 100:F0}% in layers {first}..{end - 1}");
     }
 
     private static string Name(BackendKind backend) => backend.ToString().ToLowerInvariant();

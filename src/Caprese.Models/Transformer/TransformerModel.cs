@@ -1,4 +1,5 @@
 using Caprese.Interop;
+using Caprese.Models.Sparsity;
 
 namespace Caprese.Models.Transformer;
 
@@ -17,6 +18,8 @@ public sealed class TransformerModel : IDisposable
     private readonly ActivationBuffers _buffers;
     private readonly DeviceBuffer? _invFreq;
     private readonly bool _ownsWeights;
+    private SparseFfnDecoder? _sparse;
+    private TealMasker? _teal;
 
     /// <param name="context">The context <paramref name="weights"/> live in; the model runs every op on it.</param>
     /// <param name="weights">Uploaded weights.</param>
@@ -53,6 +56,33 @@ public sealed class TransformerModel : IDisposable
     public int MaxBatchRows { get; }
     public BackendKind Backend => _context.Backend;
 
+    /// <summary>The contextual sparsity decode steps use (<see cref="SparsityOptions.Dense"/> when none).</summary>
+    public SparsityOptions Sparsity => _sparse?.Options ?? _teal?.Options ?? SparsityOptions.Dense;
+
+    /// <summary>The sparse decode state (selections, thresholds), or null when decoding densely.</summary>
+    public SparseFfnDecoder? SparseDecoder => _sparse;
+
+    /// <summary>TEAL's thresholds, or null unless TEAL is on.</summary>
+    public TealMasker? Teal => _teal;
+
+    /// <summary>
+    /// Switches decode to contextual sparsity (null or <see cref="SparsityMethod.None"/>: dense). Prefill stays
+    /// dense and supplies the statistics, so call this before the prompt's prefill. GRIFFIN and CATS build the
+    /// transposed down projections of the sparsified layers now (see TransposedDownWeights for the memory cost).
+    /// TEAL only masks inputs on the host (<see cref="TealMasker"/>): quality evaluation, not speed.
+    /// </summary>
+    public void SetSparsity(SparsityOptions? options)
+    {
+        options?.Validate(Config.Layers);
+        _sparse?.Dispose();
+        _sparse = null;
+        _teal = null;
+        if (options is { Method: SparsityMethod.Teal })
+            _teal = new TealMasker(Config, options);
+        else if (options is { Method: not SparsityMethod.None })
+            _sparse = new SparseFfnDecoder(_context, Weights, options);
+    }
+
     /// <summary>Runs the prompt at positions pos0.. and returns the logits of its last row.</summary>
     public float[] Prefill(ReadOnlySpan<int> tokens, int pos0)
     {
@@ -63,14 +93,14 @@ public sealed class TransformerModel : IDisposable
 
     public void Prefill(ReadOnlySpan<int> tokens, int pos0, Span<float> logits)
     {
-        Forward(tokens, pos0);
+        Forward(tokens, pos0, decode: false);
         CopyLogits(logits);
     }
 
     /// <summary>Prefill, then the argmax of the last row's logits computed on the backend.</summary>
     public int PrefillArgmax(ReadOnlySpan<int> tokens, int pos0)
     {
-        Forward(tokens, pos0);
+        Forward(tokens, pos0, decode: false);
         return DeviceArgmax();
     }
 
@@ -80,7 +110,7 @@ public sealed class TransformerModel : IDisposable
     /// </summary>
     public int PrefillSample(ReadOnlySpan<int> tokens, int pos0, SamplingParams sampling)
     {
-        Forward(tokens, pos0);
+        Forward(tokens, pos0, decode: false);
         return DeviceSample(sampling);
     }
 
@@ -94,26 +124,27 @@ public sealed class TransformerModel : IDisposable
 
     public void DecodeStep(int token, int pos, Span<float> logits)
     {
-        Forward([token], pos);
+        Forward([token], pos, decode: true);
         CopyLogits(logits);
     }
 
     /// <summary>A decode step whose greedy choice is made on the backend: only 4 bytes come back.</summary>
     public int DecodeStepArgmax(int token, int pos)
     {
-        Forward([token], pos);
+        Forward([token], pos, decode: true);
         return DeviceArgmax();
     }
 
     /// <summary>A decode step whose sampled choice is made on the backend: only 4 bytes come back.</summary>
     public int DecodeStepSample(int token, int pos, SamplingParams sampling)
     {
-        Forward([token], pos);
+        Forward([token], pos, decode: true);
         return DeviceSample(sampling);
     }
 
     public void Dispose()
     {
+        _sparse?.Dispose();
         _invFreq?.Dispose();
         _buffers.Dispose();
         Cache.Dispose();
@@ -121,7 +152,8 @@ public sealed class TransformerModel : IDisposable
             Weights.Dispose();
     }
 
-    private void Forward(ReadOnlySpan<int> tokens, int pos0)
+    // decode: one row whose sparsified layers run the sparse FFN; otherwise a dense prefill that feeds the statistics.
+    private void Forward(ReadOnlySpan<int> tokens, int pos0, bool decode)
     {
         if (tokens.IsEmpty)
             throw new ArgumentException("at least one token is needed", nameof(tokens));
@@ -132,17 +164,28 @@ public sealed class TransformerModel : IDisposable
             if ((uint)t >= (uint)Config.Vocab)
                 throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id outside 0..{Config.Vocab - 1}");
 
+        // A decode step either runs sparse or (GRIFFIN's every ρ-th step) densely while observing, then re-selects.
+        bool observe = decode ? _sparse?.BeginDecodeStep() == true : _sparse is not null;
+        if (!decode && pos0 == 0)
+        {
+            _sparse?.BeginPrompt();
+            _teal?.BeginPrompt();
+        }
         int lastRows = 0;
         for (int start = 0; start < tokens.Length; start += MaxBatchRows)
         {
             lastRows = Math.Min(MaxBatchRows, tokens.Length - start);
-            ForwardRows(tokens.Slice(start, lastRows), pos0 + start);
+            ForwardRows(tokens.Slice(start, lastRows), pos0 + start, decode, sparse: decode && !observe && _sparse is not null, observe);
         }
+        if (observe)
+            _sparse!.SelectFromStatistics();
+        if (!decode)
+            _teal?.EndPrefill();
         FinalNormAndClassify(lastRows - 1);
     }
 
     // All transformer layers for rows at positions pos0 .. pos0 + M - 1; the residual stream ends in Residual.
-    private void ForwardRows(ReadOnlySpan<int> tokens, int pos0)
+    private void ForwardRows(ReadOnlySpan<int> tokens, int pos0, bool decode, bool sparse, bool observe)
     {
         var c = Config;
         var b = _buffers;
@@ -169,6 +212,7 @@ public sealed class TransformerModel : IDisposable
 
             // Attention block: x += [PostNorm] Wo · attn(rope(Wq xn + bq), cache(rope(Wk xn + bk)), cache(Wv xn + bv)).
             ctx.RmsNorm(x, w.AttentionNorm, c.NormEps, c.NormWeightOffset, xn);
+            ApplyTeal(l, TealSite.Attention, b.Normed, m, decode);
             ctx.Matmul(xn, w.Wq, w.Bq, q);
             ctx.Matmul(xn, w.Wk, w.Bk, Cache.KeyRows(l, pos0, m));
             ctx.Matmul(xn, w.Wv, w.Bv, Cache.ValueRows(l, pos0, m));
@@ -176,17 +220,43 @@ public sealed class TransformerModel : IDisposable
             ctx.Rope(Cache.KeyRowsByHead(l, pos0, m), pos0, c.RopeTheta, invFreq, c.RopeStyle);
             var attention = new AttentionParams(pos0, c.WindowOf(l), c.EffectiveAttentionScale, c.AttentionSoftcap);
             ctx.Attention(qHeads, Cache.Keys(l), Cache.Values(l), attention, att);
+            ApplyTeal(l, TealSite.Output, b.Attended, m, decode);
             ctx.Matmul(attFlat, w.Wo, null, proj);
             AddToResidual(x, proj, w.PostAttentionNorm, xn);
 
             // Gated FFN block: x += [PostNorm] Wdown · (act(Wgate xn) ⊙ Wup xn).
             ctx.RmsNorm(x, w.FfnNorm, c.NormEps, c.NormWeightOffset, xn);
-            ctx.Matmul(xn, w.WGate, null, gate);
-            ctx.Matmul(xn, w.WUp, null, up);
-            ctx.GatedActivation(gate, up, c.Activation, gate);
-            ctx.Matmul(gate, w.WDown, null, proj);
+            ApplyTeal(l, TealSite.Ffn, b.Normed, m, decode);
+            if (!(sparse && _sparse!.TryDecode(l, xn, proj)))
+                DenseFfn(l, w, m, xn, gate, up, proj, observe && _sparse!.IsSparse(l), decode);
             AddToResidual(x, proj, w.PostFfnNorm, xn);
         }
+    }
+
+    // proj = Wdown · (act(Wgate xn) ⊙ Wup xn); observed rows go to the sparsity statistics (gate before and after the activation).
+    private void DenseFfn(int layer, LayerWeights w, int m, TensorDesc xn, TensorDesc gate, TensorDesc up, TensorDesc proj, bool observe, bool decode)
+    {
+        var ctx = _context;
+        ctx.Matmul(xn, w.WGate, null, gate);
+        ctx.Matmul(xn, w.WUp, null, up);
+        if (observe && _sparse!.NeedsPreActivation)
+            _sparse.Observe(layer, _buffers.Gate, m, preActivation: true);
+        ctx.GatedActivation(gate, up, Config.Activation, gate);
+        if (observe && !_sparse!.NeedsPreActivation)
+            _sparse.Observe(layer, _buffers.Gate, m, preActivation: false);
+        ApplyTeal(layer, TealSite.Down, _buffers.Gate, m, decode);
+        ctx.Matmul(gate, w.WDown, null, proj);
+    }
+
+    // TEAL: prefill rows feed the thresholds, decode rows are masked in place.
+    private void ApplyTeal(int layer, TealSite site, DeviceBuffer input, int m, bool decode)
+    {
+        if (_teal is null)
+            return;
+        if (decode)
+            _teal.Mask(layer, site, input, m);
+        else
+            _teal.Observe(layer, site, input, m);
     }
 
     // x += branch, normalised first where the family has a post-norm (Gemma 2); scratch is free to overwrite.

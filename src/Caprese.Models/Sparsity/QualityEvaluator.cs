@@ -1,0 +1,116 @@
+using Caprese.Models.Transformer;
+
+namespace Caprese.Models.Sparsity;
+
+/// <summary>How far a sparse decode strays from the dense one over the evaluator's sequences.</summary>
+/// <param name="Options">The sparsity scored.</param>
+/// <param name="MeanKl">Mean KL(dense ‖ sparse) of the next-token distributions, in nats, over all decode positions.</param>
+/// <param name="Top1Agreement">Fraction of decode positions where both argmaxes agree (teacher-forced on the dense text).</param>
+/// <param name="GreedyAgreement">Fraction of the free-running sparse greedy tokens equal to the dense ones, position by position.</param>
+/// <param name="Positions">Decode positions scored.</param>
+public sealed record SparsityQuality(SparsityOptions Options, double MeanKl, double Top1Agreement, double GreedyAgreement, int Positions);
+
+/// <summary>
+/// Quality of contextual sparsity against the dense model. On construction the dense model greedily continues
+/// each prompt by <c>continuation</c> tokens (the held-out sequences) and keeps its next-token logits. A method is
+/// then scored teacher-forced: the prompt is prefilled (dense, which calibrates the method), and every decode step
+/// is fed the dense continuation; the prefill's own logits are dense for every method and are not scored. Greedy
+/// agreement lets the sparse model continue on its own tokens instead.
+/// </summary>
+public sealed class QualityEvaluator
+{
+    private readonly TransformerModel _model;
+    private readonly int[][] _prompts;
+    private readonly int[][] _continuations;
+    private readonly List<float[]>[] _denseLogits;
+
+    public QualityEvaluator(TransformerModel model, IReadOnlyList<int[]> prompts, int continuation)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentOutOfRangeException.ThrowIfLessThan(continuation, 2);
+        if (prompts.Count == 0 || prompts.Any(p => p.Length == 0 || p.Length + continuation > model.Config.MaxSeqLen))
+            throw new ArgumentException($"need non-empty prompts that leave room for {continuation} tokens in the context of {model.Config.MaxSeqLen}", nameof(prompts));
+        _model = model;
+        _prompts = [.. prompts];
+        var previous = model.Sparsity;
+        try
+        {
+            model.SetSparsity(null);
+            _continuations = new int[_prompts.Length][];
+            _denseLogits = new List<float[]>[_prompts.Length];
+            for (int i = 0; i < _prompts.Length; i++)
+                (_denseLogits[i], _continuations[i]) = Run(_prompts[i], null, continuation);
+        }
+        finally
+        {
+            model.SetSparsity(previous);
+        }
+    }
+
+    public SparsityQuality Evaluate(SparsityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var previous = _model.Sparsity;
+        try
+        {
+            _model.SetSparsity(options);
+            double kl = 0;
+            int top1 = 0, greedy = 0, positions = 0, greedyTokens = 0;
+            for (int i = 0; i < _prompts.Length; i++)
+            {
+                var (logits, _) = Run(_prompts[i], _continuations[i], _continuations[i].Length);
+                for (int t = 0; t < logits.Count; t++)
+                {
+                    kl += KlDivergence(_denseLogits[i][t], logits[t]);
+                    top1 += ArgMax(_denseLogits[i][t]) == ArgMax(logits[t]) ? 1 : 0;
+                    positions++;
+                }
+                var (_, own) = Run(_prompts[i], null, _continuations[i].Length);
+                greedy += own.Zip(_continuations[i]).Count(p => p.First == p.Second);
+                greedyTokens += own.Length;
+            }
+            return new SparsityQuality(options, kl / positions, (double)top1 / positions, (double)greedy / greedyTokens, positions);
+        }
+        finally
+        {
+            _model.SetSparsity(previous);
+        }
+    }
+
+    // Prefill, then count - 1 decode steps fed `forced` (or the model's own greedy tokens); returns the decode steps'
+    // logits and the count tokens chosen (the first from the prefill).
+    private (List<float[]> Logits, int[] Tokens) Run(int[] prompt, int[]? forced, int count)
+    {
+        var tokens = new int[count];
+        var logits = new List<float[]>(count - 1);
+        tokens[0] = ArgMax(_model.Prefill(prompt, 0));
+        for (int t = 1; t < count; t++)
+        {
+            int fed = forced?[t - 1] ?? tokens[t - 1];
+            var next = _model.DecodeStep(fed, prompt.Length + t - 1);
+            logits.Add(next);
+            tokens[t] = ArgMax(next);
+        }
+        return (logits, tokens);
+    }
+
+    /// <summary>KL(softmax(p) ‖ softmax(q)) in nats, computed in double.</summary>
+    public static double KlDivergence(float[] p, float[] q)
+    {
+        double[] lp = LogSoftmax(p), lq = LogSoftmax(q);
+        double kl = 0;
+        for (int i = 0; i < lp.Length; i++)
+            kl += Math.Exp(lp[i]) * (lp[i] - lq[i]);
+        return Math.Max(0, kl);
+    }
+
+    private static double[] LogSoftmax(float[] x)
+    {
+        double max = x.Max();
+        double log = Math.Log(x.Sum(v => Math.Exp(v - max))) + max;
+        return [.. x.Select(v => v - log)];
+    }
+
+    private static int ArgMax(float[] x) => Array.IndexOf(x, x.Max());
+}

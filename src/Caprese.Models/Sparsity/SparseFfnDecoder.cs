@@ -1,0 +1,103 @@
+using Caprese.Interop;
+using Caprese.Models.Transformer;
+
+namespace Caprese.Models.Sparsity;
+
+/// <summary>
+/// What <see cref="TransformerModel"/> consults for contextual sparsity: which layers decode sparsely,
+/// the hooks that copy prefill FFN rows to the host for the statistics, and the sparse FFN call itself.
+/// A prefill at position 0 starts a new prompt (statistics reset); later prefills (chunks) add to it;
+/// the selection is (re)made at the end of every prefill.
+/// </summary>
+public sealed class SparseFfnDecoder : IDisposable
+{
+    private readonly SparseFfnLayer?[] _layers;
+    private readonly Activation _activation;
+    private float[] _hostRows = [];
+    private int _decodeSteps;
+
+    internal SparseFfnDecoder(CapreseContext context, ModelWeights weights, SparsityOptions options)
+    {
+        var config = weights.Config;
+        options.Validate(config.Layers);
+        if (options.Method is SparsityMethod.None or SparsityMethod.Teal)
+            throw new ArgumentException($"{options.Method} does not decode through the sparse FFN", nameof(options));
+        Options = options;
+        _activation = config.Activation;
+        _layers = new SparseFfnLayer?[config.Layers];
+        var (first, end) = options.LayerRange(config.Layers);
+        try
+        {
+            for (int l = first; l < end; l++)
+                _layers[l] = new SparseFfnLayer(context, weights.Layers[l], config, options);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public SparsityOptions Options { get; }
+
+    public bool IsSparse(int layer) => _layers[layer] is not null;
+
+    /// <summary>The current GRIFFIN selection of a layer (ascending neuron ids), or null.</summary>
+    public int[]? SelectedNeurons(int layer) => _layers[layer]?.SelectedNeurons;
+
+    /// <summary>The current CATS τ of a layer (0 when not sparse or not calibrated).</summary>
+    public float Threshold(int layer) => _layers[layer]?.Threshold ?? 0f;
+
+    internal bool NeedsPreActivation => Options.Method == SparsityMethod.Cats;
+
+    internal void BeginPrompt()
+    {
+        foreach (var layer in _layers)
+            layer?.Reset();
+        _decodeSteps = 0;
+    }
+
+    internal void SelectFromStatistics()
+    {
+        foreach (var layer in _layers)
+            layer?.Select();
+    }
+
+    /// <summary>Starts a decode step; true when it must run densely and feed GRIFFIN's re-selection (every ρ-th step).</summary>
+    internal bool BeginDecodeStep()
+    {
+        _decodeSteps++;
+        int rho = Options.GriffinReselectEvery;
+        return Options.Method == SparsityMethod.Griffin && rho > 0 && _decodeSteps % rho == 0;
+    }
+
+    /// <summary>Copies the first <paramref name="rows"/> rows of <paramref name="buffer"/> ([rows, H] f32) into the layer's statistics.</summary>
+    internal void Observe(int layer, DeviceBuffer buffer, int rows, bool preActivation)
+    {
+        var l = _layers[layer]!;
+        int n = checked(rows * (l.Griffin?.Hidden ?? l.Cats!.Hidden));
+        if (_hostRows.Length < n)
+            _hostRows = new float[n];
+        var span = _hostRows.AsSpan(0, n);
+        buffer.CopyTo(span);
+        if (preActivation)
+            l.Cats?.Observe(span);
+        else
+            l.Griffin?.Observe(span);
+    }
+
+    /// <summary>Runs the layer's sparse FFN into y; false (nothing written) when no selection exists yet.</summary>
+    internal bool TryDecode(int layer, TensorDesc x, TensorDesc y)
+    {
+        if (_layers[layer] is not { Ready: true } l)
+            return false;
+        l.Decode(x, y, _activation);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        foreach (var layer in _layers)
+            layer?.Dispose();
+    }
+}

@@ -1,0 +1,119 @@
+using Caprese.Interop;
+using Caprese.Models.Transformer;
+
+namespace Caprese.Models.Sparsity;
+
+/// <summary>
+/// One sparsified layer's decode state: the transposed down projection, the method's statistics from the
+/// dense prefill, and what the last selection produced (GRIFFIN indices or compact weights, CATS τ).
+/// </summary>
+internal sealed class SparseFfnLayer : IDisposable
+{
+    private readonly CapreseContext _context;
+    private readonly LayerWeights _weights;
+    private readonly DeviceBuffer _downT;
+    private readonly int _kept;
+    private readonly bool _compact;
+    private DeviceBuffer? _indices;
+    private DeviceBuffer? _gateC, _upC, _downC;
+    private float _threshold;
+
+    public SparseFfnLayer(CapreseContext context, LayerWeights weights, ModelConfig config, SparsityOptions options)
+    {
+        _context = context;
+        _weights = weights;
+        Method = options.Method;
+        Sparsity = options.Sparsity;
+        _kept = GriffinSelector.KeptCount(config.HiddenDim, options.Sparsity);
+        _compact = options.GriffinPath == GriffinPath.Compact
+            || (options.GriffinPath == GriffinPath.Auto && context.Backend == BackendKind.Cuda);
+        _downT = TransposedDownWeights.Create(context, weights.WDown);
+        if (Method == SparsityMethod.Griffin)
+            Griffin = new GriffinSelector(config.HiddenDim);
+        else
+            Cats = new CatsCalibrator(config.HiddenDim, config.Activation);
+    }
+
+    public SparsityMethod Method { get; }
+    public double Sparsity { get; }
+    public GriffinSelector? Griffin { get; }
+    public CatsCalibrator? Cats { get; }
+
+    /// <summary>Whether a selection exists (a prefill was observed); before that the layer decodes densely.</summary>
+    public bool Ready { get; private set; }
+
+    /// <summary>The current GRIFFIN selection (ascending), or null.</summary>
+    public int[]? SelectedNeurons { get; private set; }
+
+    /// <summary>The current CATS τ.</summary>
+    public float Threshold => _threshold;
+
+    public void Reset()
+    {
+        Griffin?.Reset();
+        Cats?.Reset();
+        Ready = false;
+        SelectedNeurons = null;
+    }
+
+    /// <summary>Turns the statistics gathered so far into the decode-time selection.</summary>
+    public void Select()
+    {
+        if (Griffin is { RowCount: > 0 } g)
+        {
+            SelectedNeurons = g.Select(_kept);
+            if (_compact)
+                Compact(SelectedNeurons);
+            else
+                (_indices ??= _context.Allocate(DType.I32, _kept)).CopyFrom<int>(SelectedNeurons);
+            Ready = true;
+        }
+        else if (Cats is { RowCount: > 0 } c)
+        {
+            _threshold = c.Threshold(Sparsity);
+            Ready = true;
+        }
+    }
+
+    /// <summary>y = the sparse FFN of x ([1..16, D]); only when <see cref="Ready"/>.</summary>
+    public void Decode(TensorDesc x, TensorDesc y, Activation activation)
+    {
+        if (Method == SparsityMethod.Cats)
+            _context.SparseFfn(x, _weights.WGate, _weights.WUp, _downT.Tensor, null, null, null, activation, SparseSelection.Threshold, _threshold, y);
+        else if (_compact)
+            _context.SparseFfn(x, _gateC!.Tensor, _upC!.Tensor, _downC!.Tensor, null, null, null, activation, SparseSelection.All, 0f, y);
+        else
+            _context.SparseFfn(x, _weights.WGate, _weights.WUp, _downT.Tensor, _indices!.Tensor, null, null, activation, SparseSelection.Indices, 0f, y);
+    }
+
+    // GRIFFIN's sliced FFN: the kept rows of w_gate, w_up and w_down_t into [k, D] buffers, one copy per run of consecutive indices.
+    private void Compact(int[] kept)
+    {
+        var dtype = _weights.WGate.DType;
+        long d = _weights.WGate.Dim(1);
+        _gateC ??= _context.Allocate(dtype, kept.Length, d);
+        _upC ??= _context.Allocate(dtype, kept.Length, d);
+        _downC ??= _context.Allocate(dtype, kept.Length, d);
+        long rowBytes = d * dtype.SizeInBytes();
+        for (int start = 0; start < kept.Length;)
+        {
+            int end = start + 1;
+            while (end < kept.Length && kept[end] == kept[end - 1] + 1)
+                end++;
+            long bytes = (end - start) * rowBytes, dst = start * rowBytes, src = kept[start] * rowBytes;
+            _context.Copy(_gateC.Pointer + (nint)dst, _weights.WGate.Data + (nint)src, bytes, CopyKind.DeviceToDevice);
+            _context.Copy(_upC.Pointer + (nint)dst, _weights.WUp.Data + (nint)src, bytes, CopyKind.DeviceToDevice);
+            _context.Copy(_downC.Pointer + (nint)dst, _downT.Pointer + (nint)src, bytes, CopyKind.DeviceToDevice);
+            start = end;
+        }
+    }
+
+    public void Dispose()
+    {
+        _downT.Dispose();
+        _indices?.Dispose();
+        _gateC?.Dispose();
+        _upC?.Dispose();
+        _downC?.Dispose();
+    }
+}

@@ -1,0 +1,25 @@
+namespace Caprese.Models.Sparsity;
+
+/// <summary>Which contextual-sparsity method decodes the sparsified layers' FFNs.</summary>
+public enum SparsityMethod
+{
+    /// <summary>Dense decode.</summary>
+    None = 0,
+    /// <summary>Per-prompt top-k neurons from the prefill's flocking scores (gathered or compacted).</summary>
+    Griffin = 1,
+    /// <summary>Per-layer threshold on |act(x·Wg)| calibrated from the prefill rows.</summary>
+    Cats = 2,
+    /// <summary>Input-magnitude thresholds per linear input, applied as a host-side mask (no sparse-input kernel yet: quality only, slower).</summary>
+    Teal = 3,
+}
+
+/// <summary>How a GRIFFIN selection reaches the kernel.</summary>
+public enum GriffinPath
+{
+    /// <summary>Index list; the kernel gathers the kept rows every step (no copy per prompt).</summary>
+    Gather = 0,
+    /// <summary>Kept rows copied into compact [k, D] buffers once per prompt; the kernel runs them all.</summary>
+    Compact = 1,
+    /// <summary>Gather on the CPU (rows are read from cache-friendly host memory anyway), Compact on CUDA (coalesced reads).</summary>
+    Auto = 2,
+}

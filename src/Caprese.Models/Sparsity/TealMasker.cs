@@ -1,0 +1,79 @@
+using Caprese.Interop;
+using Caprese.Models.Transformer;
+
+namespace Caprese.Models.Sparsity;
+
+/// <summary>
+/// TEAL applied honestly without a sparse-input kernel: during decode each sparsified layer's linear inputs
+/// are copied to the host, entries below the site's τ are zeroed, and the row goes back before the dense
+/// matmul. The output equals what a sparse-input GEMV would compute, but nothing is skipped, so this is for
+/// quality evaluation only and decodes slower than dense (4 round trips per layer and step).
+/// Thresholds come from the dense prefill (reset at position 0, accumulated over chunks).
+/// </summary>
+public sealed class TealMasker
+{
+    private readonly TealCalibrator?[,] _sites;
+    private readonly float[,] _thresholds;
+    private float[] _host = [];
+
+    internal TealMasker(ModelConfig config, SparsityOptions options)
+    {
+        options.Validate(config.Layers);
+        Options = options;
+        _sites = new TealCalibrator?[config.Layers, 4];
+        _thresholds = new float[config.Layers, 4];
+        var (first, end) = options.LayerRange(config.Layers);
+        int[] widths = [config.Dim, config.QueryDim, config.Dim, config.HiddenDim];
+        for (int l = first; l < end; l++)
+            for (int s = 0; s < 4; s++)
+                _sites[l, s] = new TealCalibrator(widths[s]);
+    }
+
+    public SparsityOptions Options { get; }
+
+    /// <summary>τ of one input (0 when the layer is not sparsified or nothing was observed).</summary>
+    public float Threshold(int layer, TealSite site) => _thresholds[layer, (int)site];
+
+    internal void BeginPrompt()
+    {
+        foreach (var c in _sites)
+            c?.Reset();
+    }
+
+    internal void EndPrefill()
+    {
+        for (int l = 0; l < _sites.GetLength(0); l++)
+            for (int s = 0; s < 4; s++)
+                if (_sites[l, s] is { RowCount: > 0 } c)
+                    _thresholds[l, s] = c.Threshold(Options.Sparsity);
+    }
+
+    /// <summary>Prefill: adds the first <paramref name="rows"/> rows of the site's input to its statistics.</summary>
+    internal void Observe(int layer, TealSite site, DeviceBuffer buffer, int rows)
+    {
+        if (_sites[layer, (int)site] is not { } c)
+            return;
+        var span = Host(rows * c.Width);
+        buffer.CopyTo(span);
+        c.Observe(span);
+    }
+
+    /// <summary>Decode: zeroes the entries of the first <paramref name="rows"/> rows below τ, in place.</summary>
+    internal void Mask(int layer, TealSite site, DeviceBuffer buffer, int rows)
+    {
+        float tau = _thresholds[layer, (int)site];
+        if (_sites[layer, (int)site] is not { } c || tau == 0f)
+            return;
+        var span = Host(rows * c.Width);
+        buffer.CopyTo(span);
+        TealCalibrator.Mask(span, tau);
+        buffer.CopyFrom<float>(span);
+    }
+
+    private Span<float> Host(int n)
+    {
+        if (_host.Length < n)
+            _host = new float[n];
+        return _host.AsSpan(0, n);
+    }
+}
