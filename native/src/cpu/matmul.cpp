@@ -13,13 +13,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/half.h"
 #include "cpu/cpu_backend.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CAPRESE_X86 1
-#endif
+#include "cpu/dot.h"
 
 namespace caprese {
 namespace cpu {
@@ -29,15 +24,8 @@ constexpr int kMaxRows = 4;  // rows of x per tile (C)
 
 // ----------------------------------------------------------------- scalar path
 
-template <caprese_dtype D>
-inline float LoadW(const void* w, int64_t i) {
-  if constexpr (D == CAPRESE_DTYPE_F32) return static_cast<const float*>(w)[i];
-  if constexpr (D == CAPRESE_DTYPE_F16) return F16ToF32(static_cast<const uint16_t*>(w)[i]);
-  if constexpr (D == CAPRESE_DTYPE_BF16) return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
-  return 0.0f;
-}
-
-// One weight row against c rows of x; 8 partial sums per row mirror the vector lanes.
+// One weight row against c rows of x; 8 partial sums per row mirror the vector lanes and are
+// added in HorizontalSum's order (dot.h).
 template <caprese_dtype D>
 void RowScalar(const float* x, int64_t ldx, int c, const void* w_row, int64_t k, float* out) {
   float acc[kMaxRows][8] = {};
@@ -56,28 +44,6 @@ void RowScalar(const float* x, int64_t ldx, int c, const void* w_row, int64_t k,
 
 // ----------------------------------------------------------------- AVX2 path
 #ifdef CAPRESE_X86
-#define CAPRESE_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-template <caprese_dtype D>
-CAPRESE_AVX2 inline __m256 LoadW8(const void* w, int64_t i) {
-  if constexpr (D == CAPRESE_DTYPE_F32) {
-    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
-  } else if constexpr (D == CAPRESE_DTYPE_F16) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
-  } else {  // bf16 is the upper half of an f32
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-  }
-}
-
-// Same reduction tree as RowScalar: (l, l+4) pairs first, then the rest.
-CAPRESE_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l + (l+4)
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                        // (0+2), (1+3)
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-  return _mm_cvtss_f32(s);
-}
-
 // R weight rows x C rows of x; out[c * ldo + r].
 template <caprese_dtype D, int R, int C>
 CAPRESE_AVX2 void TileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo) {
@@ -96,11 +62,7 @@ CAPRESE_AVX2 void TileAvx2(const float* x, int64_t ldx, const void* w, int64_t k
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) {
-      float s = HorizontalSum(acc[r][c]);
-      for (int64_t i = k8; i < k; ++i) s += x[c * ldx + i] * LoadW<D>(wb + r * k * wsize, i);
-      out[c * ldo + r] = s;
-    }
+    for (int c = 0; c < C; ++c) out[c * ldo + r] = FinishDot<D>(acc[r][c], x + c * ldx, wb + r * k * wsize, k8, k);
 }
 
 // Rows [n0, n1) of W against c (1..4) rows of x. Tiles hold 8-12 accumulators (AVX2 has 16

@@ -11,13 +11,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/half.h"
 #include "cpu/cpu_backend.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CAPRESE_X86 1
-#endif
+#include "cpu/dot.h"
 
 namespace caprese {
 namespace cpu {
@@ -31,13 +26,6 @@ inline float Act(float g, bool gelu) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   if (gelu) return 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g)));
   return g / (1.0f + std::exp(-g));  // g << 0: e^-g = inf and g / inf = -0, no NaN
-}
-
-template <caprese_dtype D>
-inline float LoadW(const void* w, int64_t i) {
-  if constexpr (D == CAPRESE_DTYPE_F32) return static_cast<const float*>(w)[i];
-  if constexpr (D == CAPRESE_DTYPE_F16) return F16ToF32(static_cast<const uint16_t*>(w)[i]);
-  return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
 }
 
 // ----------------------------------------------------------------- scalar path
@@ -77,27 +65,6 @@ void AxpyRowsScalar(const float* h, int m, const void* w, int64_t d, float* y) {
 
 // ----------------------------------------------------------------- AVX2 path
 #ifdef CAPRESE_X86
-#define CAPRESE_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-template <caprese_dtype D>
-CAPRESE_AVX2 inline __m256 LoadW8(const void* w, int64_t i) {
-  if constexpr (D == CAPRESE_DTYPE_F32) {
-    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
-  } else if constexpr (D == CAPRESE_DTYPE_F16) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
-  } else {  // bf16 is the upper half of an f32
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
-  }
-}
-
-CAPRESE_AVX2 inline float HSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-  return _mm_cvtss_f32(s);
-}
-
 // C rows of x against rows a and b (b may be null): 2C accumulators, each weight vector
 // converted once and used for all C rows.
 template <caprese_dtype D, int C>
@@ -121,13 +88,8 @@ CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, const void* a, const void
     }
   }
   for (int c = 0; c < C; ++c) {
-    float sa = HSum(acc_a[c]), sb = HSum(acc_b[c]);
-    for (int64_t i = d8; i < d; ++i) {
-      sa += x[c * d + i] * LoadW<D>(a, i);
-      if (b) sb += x[c * d + i] * LoadW<D>(b, i);
-    }
-    out_a[c] = sa;
-    if (b) out_b[c] = sb;
+    out_a[c] = FinishDot<D>(acc_a[c], x + c * d, a, d8, d);
+    if (b) out_b[c] = FinishDot<D>(acc_b[c], x + c * d, b, d8, d);
   }
 }
 

@@ -12,8 +12,8 @@
 //    permuted so that the lanes of a warp read consecutive 16-byte words.
 // Partial sums are reduced with warp shuffles. When K or a base pointer does not allow
 // 16-byte loads the same kernel runs with element loads.
-#include "cuda/cuda_common.cuh"
 #include "cuda/kernels.h"
+#include "cuda/weight_loads.cuh"
 
 namespace caprese {
 namespace cuda {
@@ -72,34 +72,17 @@ GemvKernel(const float* __restrict__ x, const T* __restrict__ w, const float* __
     uint4 raw[U][R];  // unused (and optimised away) on the element path
     auto load_step = [&](int v0) {
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int v = v0 + u * kWarpSize;
-#pragma unroll
-        for (int i = 0; i < R; ++i)
-          raw[u][i] = v < nvec && valid[i] ? __ldg(reinterpret_cast<const uint4*>(wrow[i] + k0) + v)
-                                           : make_uint4(0, 0, 0, 0);
-      }
+      for (int u = 0; u < U; ++u) LoadWeightWords<T, R>(wrow, valid, k0, v0 + u * kWarpSize, nvec, raw[u]);
     };
     if constexpr (kVec) {
       if (any) load_step(lane);
     }
     __syncthreads();  // every warp is done with the previous tile
-    if constexpr (kVec) {
-      // Word q of a row (= x[4q .. 4q+3]) belongs to load v = q / C, part j = q % C; it is
-      // stored at (v / 32) * 32C + j * 32 + v % 32, so lane l reads word l of each part.
-      const int q4 = kt / 4;
-      for (int i = threadIdx.x; i < m * q4; i += kThreads) {
-        const int r = i / q4, q = i - r * q4;
-        const int v = q / C, j = q - v * C;
-        reinterpret_cast<float4*>(xs)[r * ks4 + (v / kWarpSize) * (kWarpSize * C) + j * kWarpSize + v % kWarpSize] =
-            __ldg(reinterpret_cast<const float4*>(x + static_cast<size_t>(r) * k + k0) + q);
-      }
-    } else {
-      for (int i = threadIdx.x; i < m * kt; i += kThreads) {
-        const int r = i / kt, c = i - r * kt;
-        xs[r * ks + c] = __ldg(x + static_cast<size_t>(r) * k + k0 + c);
-      }
-    }
+    // Vector path: x is stored permuted so lane l reads word l of each part (weight_loads.cuh).
+    if constexpr (kVec)
+      StageXWords<kThreads, C>(x, k, k0, kt, m, xs, ks);
+    else
+      StageXElems<kThreads>(x, k, k0, kt, m, xs, ks);
     __syncthreads();
     if (!any) continue;
 
@@ -115,25 +98,7 @@ GemvKernel(const float* __restrict__ x, const T* __restrict__ w, const float* __
         for (int u = 0; u < U; ++u) {
           const int v = v0 + u * kWarpSize;
           if (v >= nvec) break;
-          float wf[R][kElems];
-#pragma unroll
-          for (int i = 0; i < R; ++i) UnpackAs<T>(cur[u][i], wf[i]);
-          const float4* xp = xs4 + (v / kWarpSize) * (kWarpSize * C) + lane;
-#pragma unroll
-          for (int r = 0; r < MB; ++r) {
-            if (r >= m) break;
-#pragma unroll
-            for (int j = 0; j < C; ++j) {
-              const float4 xv = xp[r * ks4 + j * kWarpSize];
-#pragma unroll
-              for (int i = 0; i < R; ++i) {
-                acc[i][r] = fmaf(wf[i][4 * j], xv.x, acc[i][r]);
-                acc[i][r] = fmaf(wf[i][4 * j + 1], xv.y, acc[i][r]);
-                acc[i][r] = fmaf(wf[i][4 * j + 2], xv.z, acc[i][r]);
-                acc[i][r] = fmaf(wf[i][4 * j + 3], xv.w, acc[i][r]);
-              }
-            }
-          }
+          FmaWeightWords<T, R, MB, kWarpSize>(cur[u], xs4 + (v / kWarpSize) * (kWarpSize * C) + lane, ks4, m, acc);
         }
       }
     } else {
@@ -149,13 +114,7 @@ GemvKernel(const float* __restrict__ x, const T* __restrict__ w, const float* __
         for (int u = 0; u < U; ++u) {
           const int c = c0 + u * kWarpSize;
           if (c >= kt) break;
-#pragma unroll
-          for (int r = 0; r < MB; ++r) {
-            if (r >= m) break;
-            const float xv = xs[r * ks + c];
-#pragma unroll
-            for (int i = 0; i < R; ++i) acc[i][r] = fmaf(wf[u][i], xv, acc[i][r]);
-          }
+          FmaWeightElems<R, MB>(wf[u], xs + c, ks, m, acc);
         }
       }
     }

@@ -23,8 +23,8 @@
 //    bounds) and raises the backend's error flag (value 2), reported by synchronize.
 #include <algorithm>
 
-#include "cuda/cuda_common.cuh"
 #include "cuda/kernels.h"
+#include "cuda/weight_loads.cuh"
 
 namespace caprese {
 namespace cuda {
@@ -184,19 +184,10 @@ FusedKernel(const FusedParams p) {
   // ---- phase 1: h = act(x·wg)·(x·wu) for every slot, all rows
   const bool single_tile = p.k_tile >= d;
   auto stage_x = [&](int k0, int kt) {
-    if constexpr (kVec) {
-      const int q4 = kt / 4;
-      for (int i = tid; i < m * q4; i += kThreads) {
-        const int r = i / q4, q = i - r * q4;
-        reinterpret_cast<float4*>(xs)[r * ks4 + q] =
-            __ldg(reinterpret_cast<const float4*>(p.x + static_cast<size_t>(r) * d + k0) + q);
-      }
-    } else {
-      for (int i = tid; i < m * kt; i += kThreads) {
-        const int r = i / kt, c = i - r * kt;
-        xs[r * p.ks + c] = __ldg(p.x + static_cast<size_t>(r) * d + k0 + c);
-      }
-    }
+    if constexpr (kVec)
+      StageXWords<kThreads, 0>(p.x, d, k0, kt, m, xs, p.ks);  // in order: each lane reads C words
+    else
+      StageXElems<kThreads>(p.x, d, k0, kt, m, xs, p.ks);
   };
   __syncthreads();  // idx_s complete
   if (single_tile) {
@@ -247,36 +238,12 @@ FusedKernel(const FusedParams p) {
         for (int v0 = lane; v0 < nvec; v0 += kWarpSize * U) {
           uint4 raw[U][R];
 #pragma unroll
-          for (int u = 0; u < U; ++u) {
-            const int v = v0 + u * kWarpSize;
-#pragma unroll
-            for (int i = 0; i < R; ++i)
-              raw[u][i] = v < nvec && valid[i] ? __ldg(reinterpret_cast<const uint4*>(rows[i] + k0) + v)
-                                               : make_uint4(0, 0, 0, 0);
-          }
+          for (int u = 0; u < U; ++u) LoadWeightWords<T, R>(rows, valid, k0, v0 + u * kWarpSize, nvec, raw[u]);
 #pragma unroll
           for (int u = 0; u < U; ++u) {
             const int v = v0 + u * kWarpSize;
             if (v >= nvec) break;
-            float wf[R][kElems];
-#pragma unroll
-            for (int i = 0; i < R; ++i) UnpackAs<T>(raw[u][i], wf[i]);
-            const float4* xp = xs4 + v * C;
-#pragma unroll
-            for (int r = 0; r < MB; ++r) {
-              if (r >= m) break;
-#pragma unroll
-              for (int c = 0; c < C; ++c) {
-                const float4 xv = xp[r * ks4 + c];
-#pragma unroll
-                for (int i = 0; i < R; ++i) {
-                  acc[i][r] = fmaf(wf[i][4 * c], xv.x, acc[i][r]);
-                  acc[i][r] = fmaf(wf[i][4 * c + 1], xv.y, acc[i][r]);
-                  acc[i][r] = fmaf(wf[i][4 * c + 2], xv.z, acc[i][r]);
-                  acc[i][r] = fmaf(wf[i][4 * c + 3], xv.w, acc[i][r]);
-                }
-              }
-            }
+            FmaWeightWords<T, R, MB, 1>(raw[u], xs4 + v * C, ks4, m, acc);
           }
         }
       } else {
@@ -284,13 +251,7 @@ FusedKernel(const FusedParams p) {
           float wf[R];
 #pragma unroll
           for (int i = 0; i < R; ++i) wf[i] = valid[i] ? ToFloat(rows[i][k0 + c]) : 0.0f;
-#pragma unroll
-          for (int r = 0; r < MB; ++r) {
-            if (r >= m) break;
-            const float xv = xs[r * p.ks + c];
-#pragma unroll
-            for (int i = 0; i < R; ++i) acc[i][r] = fmaf(wf[i], xv, acc[i][r]);
-          }
+          FmaWeightElems<R, MB>(wf, xs + c, p.ks, m, acc);
         }
       }
     }

@@ -1,0 +1,65 @@
+// Weight-row helpers shared by the weight-streaming CPU kernels (matmul, sparse_ffn): one
+// f32 / f16 / bf16 weight as a float, eight of them as an AVX2 vector, and the end of a dot
+// product (lane reduction plus scalar tail). Header-only so every call inlines into the
+// kernel's own loop; callers pick the AVX2 path at run time with UseAvx2() (cpu_backend.h).
+#pragma once
+
+#include <cstdint>
+
+#include "caprese.h"
+#include "core/half.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CAPRESE_X86 1
+// AVX2 + FMA + F16C: exactly what UseAvx2() checks for.
+#define CAPRESE_AVX2 __attribute__((target("avx2,fma,f16c")))
+#endif
+
+namespace caprese {
+namespace cpu {
+
+// Weight i of a row of dtype D (f32, f16 or bf16) as a float.
+template <caprese_dtype D>
+inline float LoadW(const void* w, int64_t i) {
+  if constexpr (D == CAPRESE_DTYPE_F32) return static_cast<const float*>(w)[i];
+  if constexpr (D == CAPRESE_DTYPE_F16) return F16ToF32(static_cast<const uint16_t*>(w)[i]);
+  return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
+}
+
+#ifdef CAPRESE_X86
+
+// Weights i .. i+7 of a row of dtype D as floats.
+template <caprese_dtype D>
+CAPRESE_AVX2 inline __m256 LoadW8(const void* w, int64_t i) {
+  if constexpr (D == CAPRESE_DTYPE_F32) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+  } else if constexpr (D == CAPRESE_DTYPE_F16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
+  } else {  // bf16 is the upper half of an f32
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+// Sum of the 8 lanes: the (l, l+4) pairs first, then (0+2) + (1+3).
+CAPRESE_AVX2 inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l + (l+4)
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                        // (0+2), (1+3)
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+
+// Ends the dot product x · w whose first k8 terms are the lanes of acc: the lane sum, then
+// the terms k8 .. k-1 added one by one in order.
+template <caprese_dtype D>
+CAPRESE_AVX2 inline float FinishDot(__m256 acc, const float* x, const void* w, int64_t k8, int64_t k) {
+  float s = HorizontalSum(acc);
+  for (int64_t i = k8; i < k; ++i) s += x[i] * LoadW<D>(w, i);
+  return s;
+}
+
+#endif  // CAPRESE_X86
+
+}  // namespace cpu
+}  // namespace caprese
