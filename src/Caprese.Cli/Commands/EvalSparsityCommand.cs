@@ -73,15 +73,23 @@ internal static class EvalSparsityCommand
                 return ExitCodes.BadArguments;
             }
             var stdout = Console.Out;
-            await stdout.WriteLineAsync($"{sequences} sequences x {tokens} dense greedy tokens; layers: method default (griffin first half, cats/teal all)");
-            await stdout.WriteLineAsync("method   sparsity  KL(dense||sparse)  top-1 agree  greedy agree");
-            foreach (var method in new[] { SparsityMethod.Griffin, SparsityMethod.Cats, SparsityMethod.Teal })
+            int layers = loaded.Config.Layers;
+            await stdout.WriteLineAsync($"{sequences} sequences x {tokens} dense greedy tokens; griffin = first half of the layers (Caprese's setting), the others all {layers}");
+            await stdout.WriteLineAsync("method         sparsity  KL(dense||sparse)  top-1 agree  greedy agree");
+            var settings = new (string Label, Func<double, SparsityOptions> Options)[]
+            {
+                ("griffin", s => SparsityOptions.Default(SparsityMethod.Griffin, s, layers)),
+                ("griffin-all", s => new SparsityOptions(SparsityMethod.Griffin, s)),
+                ("cats", s => SparsityOptions.Default(SparsityMethod.Cats, s, layers)),
+                ("teal", s => SparsityOptions.Default(SparsityMethod.Teal, s, layers)),
+            };
+            foreach (var (label, options) in settings)
                 foreach (double s in new[] { 0.25, 0.5, 0.75 })
                 {
                     ct.ThrowIfCancellationRequested();
-                    var q = evaluator.Evaluate(SparsityOptions.Default(method, s, loaded.Config.Layers));
+                    var q = evaluator.Evaluate(options(s));
                     await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                        $"{method.ToString().ToLowerInvariant(),-8} {s * 100,7:F0}%  {q.MeanKl,17:F4}  {q.Top1Agreement * 100,10:F1}%  {q.GreedyAgreement * 100,11:F1}%"));
+                        $"{label,-14} {s * 100,7:F0}%  {q.MeanKl,17:F4}  {q.Top1Agreement * 100,10:F1}%  {q.GreedyAgreement * 100,11:F1}%"));
                 }
             return ExitCodes.Ok;
         }
