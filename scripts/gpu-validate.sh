@@ -99,6 +99,11 @@ if [ $BUILT -eq 0 ]; then
     FAILED=1
   fi
   run_step bench "$BENCH" --reps 50 --json "$OUT/kernel-bench.json"
+  if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+    run_step torch-peers python3 "$REPO/bench/gpu/torch_ffn_peers.py" "$OUT/torch-ffn-peers.json" --reps 50
+  else
+    log "PyTorch with CUDA not found: the PyTorch FFN peers were not run"
+  fi
   if [ -n "${CAPRESE_CLI:-}" ]; then
     # The published CLI loads the libcaprese just built here (its plugin sits beside it).
     CAPRESE_NATIVE_LIBRARY="$BUILD/lib/libcaprese.so" run_step model-bench "$CAPRESE_CLI" bench \
