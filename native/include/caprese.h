@@ -347,6 +347,86 @@ CAPRESE_API caprese_status caprese_sparse_ffn(caprese_context_t ctx, const capre
 CAPRESE_API caprese_status caprese_sample(caprese_context_t ctx, const caprese_tensor* x,
                                           const caprese_sampling_params* params, caprese_tensor* out);
 
+/* ------------------------------------------------------- training ops
+ * What backpropagation into low-rank adapters through a frozen transformer needs: the
+ * gradients of the forward ops above (same arguments, same semantics) and a few elementwise
+ * helpers and the optimiser step. All f32 unless stated. Gradients are computed in f32 with
+ * the row reductions in f32 (CUDA) or double (CPU); nothing is saved by the forward ops, the
+ * backward ops recompute what they need (softmax, normalisation) from the forward inputs.
+ * Aliasing: where an output "may alias" an input it must be the very same tensor (same data
+ * pointer and shape); any other overlap of an output with an input or with another output is
+ * CAPRESE_ERROR_INVALID_ARGUMENT (the message names both arguments). */
+
+/* Gradient of caprese_rmsnorm: with r = 1/sqrt(mean(x²) + eps) and g = weight_offset + w,
+ *   dx[m, j] = r g_j dy_j - x_j r³ / D · Σ_i dy_i g_i x_i.
+ * x, dy, dx [M, D] f32; w [D] f32 | f16 | bf16. dx may alias x or dy. The weight gradient is
+ * not produced (the norm weights are frozen). */
+CAPRESE_API caprese_status caprese_rmsnorm_backward(caprese_context_t ctx, const caprese_tensor* x,
+                                                    const caprese_tensor* w, const caprese_tensor* dy,
+                                                    float eps, float weight_offset, caprese_tensor* dx);
+
+/* Gradient of caprese_rope, in place: x[M, heads, head_dim] holds dL/d(rotated x) on entry and
+ * dL/d(x) on return. Rope is a rotation per pair, so this applies the inverse rotation (the
+ * transpose) with exactly caprese_rope's arguments, checks and conventions (both styles,
+ * inv_freq override, angles in double). */
+CAPRESE_API caprese_status caprese_rope_backward(caprese_context_t ctx, caprese_tensor* x, int32_t pos0,
+                                                 float theta, const caprese_tensor* inv_freq,
+                                                 int32_t style /* caprese_rope_style */);
+
+/* Gradient of caprese_gated_activation (out = act(gate) ⊙ up; gate is the pre-activation):
+ *   dgate = dout ⊙ up ⊙ act'(gate),  dup = dout ⊙ act(gate).
+ * All [M, H] f32. Elementwise, every input is read before an output is written, so dgate and
+ * dup may each alias any of gate, up, dout; dgate and dup must not overlap each other. */
+CAPRESE_API caprese_status caprese_gated_activation_backward(caprese_context_t ctx,
+                                                             const caprese_tensor* gate,
+                                                             const caprese_tensor* up,
+                                                             const caprese_tensor* dout,
+                                                             int32_t act /* caprese_activation */,
+                                                             caprese_tensor* dgate, caprese_tensor* dup);
+
+/* Gradients of caprese_attention with the same q, caches and params (causal from pos0, GQA,
+ * sliding window, scale, softcap) for the upstream gradient dout [M, Hq, hd]:
+ *  - dq [M, Hq, hd] is overwritten.
+ *  - dk, dv [S, Hkv, hd]: rows 0 .. pos0 + M - 1 are OVERWRITTEN with the gradient with respect
+ *    to those cache rows, summed over every query row and every query head of the GQA group
+ *    that attends them (a row no query sees, e.g. outside every sliding window, gets zeros);
+ *    rows pos0 + M .. S - 1 are not touched. To accumulate into an existing gradient, write
+ *    into scratch and caprese_axpby it.
+ * The softmax is recomputed (no state is saved by the forward op). dq, dk, dv must not overlap
+ * each other or any input. Same shape limits as caprese_attention (head_dim <= 256).
+ * Deterministic on both backends (no atomics in the sums). */
+CAPRESE_API caprese_status caprese_attention_backward(caprese_context_t ctx, const caprese_tensor* q,
+                                                      const caprese_tensor* k_cache,
+                                                      const caprese_tensor* v_cache,
+                                                      const caprese_attention_params* params,
+                                                      const caprese_tensor* dout, caprese_tensor* dq,
+                                                      caprese_tensor* dk, caprese_tensor* dv);
+
+/* y[N, M] = x[M, N]ᵀ, f32 (2-D). y must not overlap x. */
+CAPRESE_API caprese_status caprese_transpose(caprese_context_t ctx, const caprese_tensor* x,
+                                             caprese_tensor* y);
+
+/* out = alpha · a + beta · b elementwise (same shape, f32; alpha, beta finite). IEEE
+ * arithmetic throughout: beta = 0 does not mask a NaN or inf in b. out may alias a or b. */
+CAPRESE_API caprese_status caprese_axpby(caprese_context_t ctx, float alpha, const caprese_tensor* a,
+                                         float beta, const caprese_tensor* b, caprese_tensor* out);
+
+/* out = a ⊙ b elementwise (same shape, f32). out may alias a or b. */
+CAPRESE_API caprese_status caprese_mul(caprese_context_t ctx, const caprese_tensor* a,
+                                       const caprese_tensor* b, caprese_tensor* out);
+
+/* One bias-corrected Adam step with decoupled weight decay (AdamW, as torch.optim.AdamW):
+ *   m = beta1 m + (1 - beta1) grad;   v = beta2 v + (1 - beta2) grad²
+ *   param = param (1 - lr weight_decay) - lr/(1 - beta1^step) · m / (sqrt(v / (1 - beta2^step)) + eps)
+ * param, grad, m, v: same shape, f32, pairwise non-overlapping; param, m, v updated in place
+ * (m and v start as zeros). The bias corrections are computed in double. Scalars: lr finite
+ * >= 0, beta1 and beta2 in [0, 1), eps finite > 0, weight_decay finite >= 0, step >= 1
+ * (the 1-based count of steps taken including this one). */
+CAPRESE_API caprese_status caprese_adam_step(caprese_context_t ctx, caprese_tensor* param,
+                                             const caprese_tensor* grad, caprese_tensor* m,
+                                             caprese_tensor* v, float lr, float beta1, float beta2,
+                                             float eps, float weight_decay, int32_t step);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

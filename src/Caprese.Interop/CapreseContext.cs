@@ -329,6 +329,90 @@ public sealed unsafe class CapreseContext : IDisposable
             "caprese_sparse_ffn");
     }
 
+    // ------------------------------------------------------------------ training ops
+
+    /// <summary>
+    /// Gradient of <see cref="RmsNorm"/> with respect to x: dx = r·g·dy − x·r³/D·Σ(dy·g·x), r = 1/sqrt(mean(x²) + eps),
+    /// g = weightOffset + w. x, dy, dx [M, D] f32; w [D] f32, f16 or bf16. dx may be the same tensor as x or dy.
+    /// </summary>
+    public void RmsNormBackward(TensorDesc x, TensorDesc w, TensorDesc dy, float eps, float weightOffset, TensorDesc dx)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_rmsnorm_backward(h.Value, &x, &w, &dy, eps, weightOffset, &dx), "caprese_rmsnorm_backward");
+    }
+
+    /// <summary>
+    /// Gradient of <see cref="Rope"/>, in place: x[M, heads, head_dim] holds the gradient of the rotated values and
+    /// receives the gradient of the inputs (the inverse rotation). Same arguments and conventions as <see cref="Rope"/>.
+    /// </summary>
+    public void RopeBackward(TensorDesc x, int pos0, float theta, TensorDesc? invFreq, RopeStyle style)
+    {
+        using var h = Borrow();
+        TensorDesc f = invFreq.GetValueOrDefault();
+        CapreseException.Check(NativeMethods.caprese_rope_backward(h.Value, &x, pos0, theta, invFreq.HasValue ? &f : null, (int)style),
+            "caprese_rope_backward");
+    }
+
+    /// <summary>
+    /// Gradient of <see cref="GatedActivation"/> (gate is the pre-activation): dGate = dOut ⊙ up ⊙ act'(gate),
+    /// dUp = dOut ⊙ act(gate). All [M, H] f32. dGate and dUp may each be the same tensor as any input, but not each other.
+    /// </summary>
+    public void GatedActivationBackward(TensorDesc gate, TensorDesc up, TensorDesc dOut, Activation act, TensorDesc dGate, TensorDesc dUp)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_gated_activation_backward(h.Value, &gate, &up, &dOut, (int)act, &dGate, &dUp),
+            "caprese_gated_activation_backward");
+    }
+
+    /// <summary>
+    /// Gradients of <see cref="Attention"/> with the same q, caches and parameters for the upstream gradient dOut [M, Hq, hd]:
+    /// dq [M, Hq, hd] is overwritten; dk and dv [S, Hkv, hd] get rows 0 .. Pos0 + M − 1 OVERWRITTEN with the gradient summed
+    /// over every query row and head that attends them (rows nobody sees get zeros) and later rows left untouched.
+    /// The softmax is recomputed. Outputs must not overlap each other or any input.
+    /// </summary>
+    public void AttentionBackward(TensorDesc q, TensorDesc kCache, TensorDesc vCache, AttentionParams p, TensorDesc dOut,
+        TensorDesc dq, TensorDesc dk, TensorDesc dv)
+    {
+        using var h = Borrow();
+        NativeAttentionParams np = p.ToNative();
+        CapreseException.Check(NativeMethods.caprese_attention_backward(h.Value, &q, &kCache, &vCache, &np, &dOut, &dq, &dk, &dv),
+            "caprese_attention_backward");
+    }
+
+    /// <summary>y[N, M] = x[M, N]ᵀ (f32, 2-D); y must not overlap x.</summary>
+    public void Transpose(TensorDesc x, TensorDesc y)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_transpose(h.Value, &x, &y), "caprese_transpose");
+    }
+
+    /// <summary>output = alpha·a + beta·b elementwise (same shape, f32; alpha and beta finite); output may be a or b.</summary>
+    public void Axpby(float alpha, TensorDesc a, float beta, TensorDesc b, TensorDesc output)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_axpby(h.Value, alpha, &a, beta, &b, &output), "caprese_axpby");
+    }
+
+    /// <summary>output = a ⊙ b elementwise (same shape, f32); output may be a or b.</summary>
+    public void Mul(TensorDesc a, TensorDesc b, TensorDesc output)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_mul(h.Value, &a, &b, &output), "caprese_mul");
+    }
+
+    /// <summary>
+    /// One bias-corrected AdamW step (decoupled weight decay, as torch.optim.AdamW), updating param, m and v in place.
+    /// All four tensors f32 of one shape, pairwise non-overlapping; m and v start as zeros. lr ≥ 0, beta1 and beta2 in
+    /// [0, 1), eps > 0, weightDecay ≥ 0 (all finite); step ≥ 1 counts the steps taken including this one.
+    /// </summary>
+    public void AdamStep(TensorDesc param, TensorDesc grad, TensorDesc m, TensorDesc v, float lr, float beta1, float beta2,
+        float eps, float weightDecay, int step)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_adam_step(h.Value, &param, &grad, &m, &v, lr, beta1, beta2, eps, weightDecay, step),
+            "caprese_adam_step");
+    }
+
     // ------------------------------------------------------------------ lifetime
 
     internal CapreseSafeHandle.Lease Borrow()

@@ -114,6 +114,73 @@ struct SampleArgs {
   caprese_sampling_params params;  // validated: temperature finite > 0, top_k >= 0, top_p in (0, 1]
 };
 
+// ------------------------------------------------------------- training ops
+
+struct RmsNormBackwardArgs {
+  const float* x;   // [M, D]
+  const void* w;    // [D], dtype w_dtype
+  caprese_dtype w_dtype;
+  const float* dy;  // [M, D]
+  float* dx;        // [M, D], may alias x or dy (the very same memory)
+  int64_t m, d;
+  float eps, weight_offset;
+};
+
+struct GatedActivationBackwardArgs {
+  const float* gate;  // [count], pre-activation
+  const float* up;    // [count]
+  const float* dout;  // [count]
+  float* dgate;       // [count], may alias any input
+  float* dup;         // [count], may alias any input; never overlaps dgate
+  int64_t count;
+  caprese_activation act;
+};
+
+struct AttentionBackwardArgs {
+  const float* q;        // [M, Hq, hd]
+  const float* k_cache;  // [S, Hkv, hd]
+  const float* v_cache;  // [S, Hkv, hd]
+  const float* dout;     // [M, Hq, hd]
+  float* dq;             // [M, Hq, hd]
+  float* dk;             // [S, Hkv, hd]: rows 0 .. pos0 + M - 1 overwritten
+  float* dv;             // [S, Hkv, hd]: rows 0 .. pos0 + M - 1 overwritten
+  int64_t m, q_heads, kv_heads, head_dim, cache_len;
+  caprese_attention_params params;
+};
+
+struct TransposeArgs {
+  const float* x;  // [M, N]
+  float* y;        // [N, M], does not overlap x
+  int64_t m, n;
+};
+
+struct AxpbyArgs {
+  float alpha;
+  const float* a;
+  float beta;
+  const float* b;
+  float* out;  // may alias a or b
+  int64_t count;
+};
+
+struct MulArgs {
+  const float* a;
+  const float* b;
+  float* out;  // may alias a or b
+  int64_t count;
+};
+
+struct AdamArgs {
+  float* param;  // all [count], pairwise disjoint
+  const float* grad;
+  float* m;
+  float* v;
+  int64_t count;
+  float lr, beta1, beta2, eps, weight_decay;
+  // Derived by the API layer in double: 1 - beta1^step and 1 - beta2^step (both > 0).
+  double bias_correction1, bias_correction2;
+};
+
 // An opaque timing mark; the backend owns its representation.
 class BackendEvent {
  public:
@@ -156,6 +223,16 @@ class Backend {
   virtual Status Embedding(const EmbeddingArgs& a) = 0;
   virtual Status SparseFfn(const SparseFfnArgs& a) = 0;
   virtual Status Sample(const SampleArgs& a) = 0;
+
+  // Training ops (plugin ABI 3).
+  virtual Status RmsNormBackward(const RmsNormBackwardArgs& a) = 0;
+  virtual Status RopeBackward(const RopeArgs& a) = 0;  // the inverse rotation of Rope, in place
+  virtual Status GatedActivationBackward(const GatedActivationBackwardArgs& a) = 0;
+  virtual Status AttentionBackward(const AttentionBackwardArgs& a) = 0;
+  virtual Status Transpose(const TransposeArgs& a) = 0;
+  virtual Status Axpby(const AxpbyArgs& a) = 0;
+  virtual Status Mul(const MulArgs& a) = 0;
+  virtual Status AdamStep(const AdamArgs& a) = 0;
 };
 
 // CPU backend: always built into libcaprese.
@@ -178,6 +255,7 @@ typedef int32_t (*caprese_cuda_plugin_create_fn)(int32_t device, void* stream,
                                                  size_t msg_size);
 }
 // Version of the plugin protocol above; libcaprese refuses a plugin that reports another.
-// The Backend vtable is part of it (2: SparseFfn and Sample added), so a stale plugin is refused
-// rather than called through the wrong slot.
-#define CAPRESE_CUDA_PLUGIN_ABI 2
+// The Backend vtable is part of it (2: SparseFfn and Sample added; 3: the training ops,
+// RmsNormBackward .. AdamStep), so a stale plugin is refused rather than called through the
+// wrong slot.
+#define CAPRESE_CUDA_PLUGIN_ABI 3

@@ -24,6 +24,17 @@ Status Embedding(ThreadPool& pool, const EmbeddingArgs& a);
 Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a);
 Status Sample(ThreadPool& pool, const SampleArgs& a);
 
+// Training ops: rmsnorm_backward.cpp, rope_backward.cpp, gated_activation_backward.cpp,
+// attention_backward.cpp, training_elementwise.cpp (transpose, axpby, mul, Adam).
+Status RmsNormBackward(ThreadPool& pool, const RmsNormBackwardArgs& a);
+Status RopeBackward(ThreadPool& pool, const RopeArgs& a);
+Status GatedActivationBackward(ThreadPool& pool, const GatedActivationBackwardArgs& a);
+Status AttentionBackward(ThreadPool& pool, const AttentionBackwardArgs& a);
+Status Transpose(ThreadPool& pool, const TransposeArgs& a);
+Status Axpby(ThreadPool& pool, const AxpbyArgs& a);
+Status Mul(ThreadPool& pool, const MulArgs& a);
+Status AdamStep(ThreadPool& pool, const AdamArgs& a);
+
 // Elementwise ops split into chunks of this many elements: below it threads cost more
 // than they save.
 constexpr int64_t kElementwiseGrain = 1 << 15;
@@ -67,6 +78,16 @@ class CpuBackend final : public Backend {
   Status Embedding(const EmbeddingArgs& a) override { return cpu::Embedding(pool_, a); }
   Status SparseFfn(const SparseFfnArgs& a) override { return cpu::SparseFfn(pool_, a); }
   Status Sample(const SampleArgs& a) override { return cpu::Sample(pool_, a); }
+  Status RmsNormBackward(const RmsNormBackwardArgs& a) override { return cpu::RmsNormBackward(pool_, a); }
+  Status RopeBackward(const RopeArgs& a) override { return cpu::RopeBackward(pool_, a); }
+  Status GatedActivationBackward(const GatedActivationBackwardArgs& a) override {
+    return cpu::GatedActivationBackward(pool_, a);
+  }
+  Status AttentionBackward(const AttentionBackwardArgs& a) override { return cpu::AttentionBackward(pool_, a); }
+  Status Transpose(const TransposeArgs& a) override { return cpu::Transpose(pool_, a); }
+  Status Axpby(const AxpbyArgs& a) override { return cpu::Axpby(pool_, a); }
+  Status Mul(const MulArgs& a) override { return cpu::Mul(pool_, a); }
+  Status AdamStep(const AdamArgs& a) override { return cpu::AdamStep(pool_, a); }
 
  private:
   ThreadPool pool_;

@@ -341,5 +341,52 @@ Status CudaBackend::Sample(const SampleArgs& a) {
   return Launched(LaunchSample(a, stream_), "sample");
 }
 
+// ----------------------------------------------------------------------- training ops
+
+Status CudaBackend::RmsNormBackward(const RmsNormBackwardArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchRmsNormBackward(a, stream_), "rmsnorm_backward");
+}
+
+Status CudaBackend::RopeBackward(const RopeArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchRopeBackward(a, stream_), "rope_backward");
+}
+
+Status CudaBackend::GatedActivationBackward(const GatedActivationBackwardArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchGatedActivationBackward(a, stream_), "gated_activation_backward");
+}
+
+Status CudaBackend::AttentionBackward(const AttentionBackwardArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  if (a.head_dim > kAttentionMaxHeadDim)
+    return Fail(CAPRESE_ERROR_SHAPE, "attention_backward: head_dim %lld exceeds the CUDA backend's limit of %d",
+                static_cast<long long>(a.head_dim), kAttentionMaxHeadDim);
+  void* scratch = nullptr;
+  CAPRESE_RETURN_IF_ERROR(Scratch(AttentionBackwardScratchBytes(a), &scratch));
+  return Launched(LaunchAttentionBackward(a, scratch, stream_), "attention_backward");
+}
+
+Status CudaBackend::Transpose(const TransposeArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchTranspose(a, stream_), "transpose");
+}
+
+Status CudaBackend::Axpby(const AxpbyArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchAxpby(a, stream_), "axpby");
+}
+
+Status CudaBackend::Mul(const MulArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchMul(a, stream_), "mul");
+}
+
+Status CudaBackend::AdamStep(const AdamArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchAdamStep(a, stream_), "adam_step");
+}
+
 }  // namespace cuda
 }  // namespace caprese

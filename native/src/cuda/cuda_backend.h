@@ -54,6 +54,14 @@ class CudaBackend final : public Backend {
   Status Embedding(const EmbeddingArgs& a) override;
   Status SparseFfn(const SparseFfnArgs& a) override;
   Status Sample(const SampleArgs& a) override;
+  Status RmsNormBackward(const RmsNormBackwardArgs& a) override;
+  Status RopeBackward(const RopeArgs& a) override;
+  Status GatedActivationBackward(const GatedActivationBackwardArgs& a) override;
+  Status AttentionBackward(const AttentionBackwardArgs& a) override;
+  Status Transpose(const TransposeArgs& a) override;
+  Status Axpby(const AxpbyArgs& a) override;
+  Status Mul(const MulArgs& a) override;
+  Status AdamStep(const AdamArgs& a) override;
 
  private:
   explicit CudaBackend(int device) : device_(device) {}

@@ -54,5 +54,19 @@ cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* s
 // sample.cu: one block per row, no scratch; the ids match the CPU backend's exactly.
 cudaError_t LaunchSample(const SampleArgs& a, cudaStream_t stream);
 
+// Training ops, one kernel file each (rmsnorm_backward.cu, rope_backward.cu,
+// gated_activation_backward.cu, attention_backward.cu, transpose.cu, axpby.cu, mul.cu, adam.cu).
+cudaError_t LaunchRmsNormBackward(const RmsNormBackwardArgs& a, cudaStream_t stream);
+cudaError_t LaunchRopeBackward(const RopeArgs& a, cudaStream_t stream);
+cudaError_t LaunchGatedActivationBackward(const GatedActivationBackwardArgs& a, cudaStream_t stream);
+// attention_backward.cu: needs AttentionBackwardScratchBytes() of scratch (lse and D per
+// query row and head), head_dim <= kAttentionMaxHeadDim.
+size_t AttentionBackwardScratchBytes(const AttentionBackwardArgs& a);
+cudaError_t LaunchAttentionBackward(const AttentionBackwardArgs& a, void* scratch, cudaStream_t stream);
+cudaError_t LaunchTranspose(const TransposeArgs& a, cudaStream_t stream);
+cudaError_t LaunchAxpby(const AxpbyArgs& a, cudaStream_t stream);
+cudaError_t LaunchMul(const MulArgs& a, cudaStream_t stream);
+cudaError_t LaunchAdamStep(const AdamArgs& a, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace caprese

@@ -95,6 +95,35 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     internal static partial CapreseStatus caprese_sample(nint ctx, TensorDesc* x, NativeSamplingParams* parameters, TensorDesc* output);
 
+    // ---------------------------------------------------------------- training ops
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_rmsnorm_backward(nint ctx, TensorDesc* x, TensorDesc* w, TensorDesc* dy,
+        float eps, float weightOffset, TensorDesc* dx);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_rope_backward(nint ctx, TensorDesc* x, int pos0, float theta, TensorDesc* invFreq, int style);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_gated_activation_backward(nint ctx, TensorDesc* gate, TensorDesc* up,
+        TensorDesc* dOut, int act, TensorDesc* dGate, TensorDesc* dUp);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_attention_backward(nint ctx, TensorDesc* q, TensorDesc* kCache, TensorDesc* vCache,
+        NativeAttentionParams* parameters, TensorDesc* dOut, TensorDesc* dq, TensorDesc* dk, TensorDesc* dv);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_transpose(nint ctx, TensorDesc* x, TensorDesc* y);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_axpby(nint ctx, float alpha, TensorDesc* a, float beta, TensorDesc* b, TensorDesc* output);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_mul(nint ctx, TensorDesc* a, TensorDesc* b, TensorDesc* output);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_adam_step(nint ctx, TensorDesc* param, TensorDesc* grad, TensorDesc* m, TensorDesc* v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step);
+
     /// <summary>Reads a library-owned UTF-8 string (never freed here).</summary>
     internal static string PtrToString(nint p) => p == 0 ? string.Empty : Marshal.PtrToStringUTF8(p) ?? string.Empty;
 }
