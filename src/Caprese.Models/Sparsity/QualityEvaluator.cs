@@ -1,3 +1,4 @@
+using Caprese.Models.Adapters;
 using Caprese.Models.Transformer;
 
 namespace Caprese.Models.Sparsity;
@@ -33,7 +34,7 @@ public sealed class QualityEvaluator
             throw new ArgumentException($"need non-empty prompts that leave room for {continuation} tokens in the context of {model.Config.MaxSeqLen}", nameof(prompts));
         _model = model;
         _prompts = [.. prompts];
-        var previous = model.Sparsity;
+        var previous = (model.Sparsity, model.Adapters, model.AdapterForm);
         try
         {
             model.SetSparsity(null);
@@ -44,17 +45,21 @@ public sealed class QualityEvaluator
         }
         finally
         {
-            model.SetSparsity(previous);
+            Restore(model, previous);
         }
     }
 
-    public SparsityQuality Evaluate(SparsityOptions options)
+    public SparsityQuality Evaluate(SparsityOptions options) => Evaluate(options, null);
+
+    /// <summary>Scores <paramref name="options"/> with <paramref name="adapters"/> (trained for exactly that sparsity) on its decode steps.</summary>
+    public SparsityQuality Evaluate(SparsityOptions options, AdapterSet? adapters, AdapterForm form = AdapterForm.Merged)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var previous = _model.Sparsity;
+        var previous = (_model.Sparsity, _model.Adapters, _model.AdapterForm);
         try
         {
             _model.SetSparsity(options);
+            _model.SetAdapters(adapters, form);
             double kl = 0;
             int top1 = 0, greedy = 0, positions = 0, greedyTokens = 0;
             for (int i = 0; i < _prompts.Length; i++)
@@ -74,8 +79,16 @@ public sealed class QualityEvaluator
         }
         finally
         {
-            _model.SetSparsity(previous);
+            Restore(_model, previous);
         }
+    }
+
+    // The model's own sparsity and adapters come back after scoring.
+    private static void Restore(TransformerModel model, (SparsityOptions Sparsity, AdapterSet? Adapters, AdapterForm Form) previous)
+    {
+        model.SetSparsity(previous.Sparsity);
+        if (previous.Adapters is not null)
+            model.SetAdapters(previous.Adapters, previous.Form);
     }
 
     // Prefill, then count - 1 decode steps fed `forced` (or the model's own greedy tokens); returns the decode steps'

@@ -1,4 +1,5 @@
 using Caprese.Interop;
+using Caprese.Models.Adapters;
 using Caprese.Models.Transformer;
 
 namespace Caprese.Models.Sparsity;
@@ -12,7 +13,11 @@ namespace Caprese.Models.Sparsity;
 public sealed class SparseFfnDecoder : IDisposable
 {
     private readonly SparseFfnLayer?[] _layers;
+    private readonly DeviceAdapter?[] _adapters;
+    private readonly CapreseContext _context;
+    private readonly ModelWeights _weights;
     private readonly Activation _activation;
+    private AdapterScratch? _adapterScratch;
     private float[] _hostRows = [];
     private int _decodeSteps;
 
@@ -23,8 +28,11 @@ public sealed class SparseFfnDecoder : IDisposable
         if (options.Method is SparsityMethod.None or SparsityMethod.Teal)
             throw new ArgumentException($"{options.Method} does not decode through the sparse FFN", nameof(options));
         Options = options;
+        _context = context;
+        _weights = weights;
         _activation = config.Activation;
         _layers = new SparseFfnLayer?[config.Layers];
+        _adapters = new DeviceAdapter?[config.Layers];
         var (first, end) = options.LayerRange(config.Layers);
         try
         {
@@ -86,18 +94,70 @@ public sealed class SparseFfnDecoder : IDisposable
             l.Griffin?.Observe(span);
     }
 
-    /// <summary>Runs the layer's sparse FFN into y; false (nothing written) when no selection exists yet.</summary>
-    internal bool TryDecode(int layer, TensorDesc x, TensorDesc y)
+    /// <summary>The adapters decode applies (null: none).</summary>
+    public AdapterSet? Adapters { get; private set; }
+
+    /// <summary>How <see cref="Adapters"/> run.</summary>
+    public AdapterForm AdapterForm { get; private set; }
+
+    /// <summary>Uploads <paramref name="adapters"/> (null: removes them); they must fit <see cref="Options"/>.</summary>
+    internal void SetAdapters(AdapterSet? adapters, AdapterForm form)
+    {
+        if (!Enum.IsDefined(form))
+            throw new ArgumentOutOfRangeException(nameof(form), form, "unknown adapter form");
+        if (adapters?.MismatchWith(_weights.Config, Options) is { } problem)
+            throw new ArgumentException(problem, nameof(adapters));
+        ClearAdapters();
+        if (adapters is null)
+            return;
+        try
+        {
+            for (int l = 0; l < _layers.Length; l++)
+                if (_layers[l] is not null)
+                    _adapters[l] = new DeviceAdapter(_context, adapters.ForLayer(l)!, form, _weights.Layers[l].WGate.DType);
+            if (form == AdapterForm.Unmerged)
+                _adapterScratch = new AdapterScratch(_context, adapters.Dim, adapters.Rank);
+        }
+        catch
+        {
+            ClearAdapters();
+            throw;
+        }
+        Adapters = adapters;
+        AdapterForm = form;
+    }
+
+    /// <summary>Runs the layer's sparse FFN (with its adapter, if any) into y; false (nothing written) when no selection exists yet.</summary>
+    internal bool TryDecode(int layer, TensorDesc x, TensorDesc y) => TryDecode(layer, x, y, withAdapter: true);
+
+    /// <summary>The layer's plain sparse FFN FF̂(x), no adapter (stage-1 targets are FF − FF̂).</summary>
+    internal bool TryDecodeWithoutAdapter(int layer, TensorDesc x, TensorDesc y) => TryDecode(layer, x, y, withAdapter: false);
+
+    private bool TryDecode(int layer, TensorDesc x, TensorDesc y, bool withAdapter)
     {
         if (_layers[layer] is not { Ready: true } l)
             return false;
-        l.Decode(x, y, _activation);
+        l.Decode(x, y, _activation, withAdapter ? _adapters[layer] : null, _adapterScratch);
         return true;
+    }
+
+    private void ClearAdapters()
+    {
+        for (int l = 0; l < _adapters.Length; l++)
+        {
+            _adapters[l]?.Dispose();
+            _adapters[l] = null;
+        }
+        _adapterScratch?.Dispose();
+        _adapterScratch = null;
+        Adapters = null;
+        AdapterForm = AdapterForm.Merged;
     }
 
     public void Dispose()
     {
         foreach (var layer in _layers)
             layer?.Dispose();
+        ClearAdapters();
     }
 }

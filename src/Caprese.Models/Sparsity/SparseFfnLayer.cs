@@ -1,4 +1,5 @@
 using Caprese.Interop;
+using Caprese.Models.Adapters;
 using Caprese.Models.Transformer;
 
 namespace Caprese.Models.Sparsity;
@@ -75,15 +76,31 @@ internal sealed class SparseFfnLayer : IDisposable
         }
     }
 
-    /// <summary>y = the sparse FFN of x ([1..16, D]); only when <see cref="Ready"/>.</summary>
-    public void Decode(TensorDesc x, TensorDesc y, Activation activation)
+    /// <summary>
+    /// y = the sparse FFN of x ([1..16, D]), plus the layer's adapter when given: merged as extra neurons of the same
+    /// kernel call, unmerged as y += (x·L)·R through <paramref name="scratch"/>. Only when <see cref="Ready"/>.
+    /// </summary>
+    public void Decode(TensorDesc x, TensorDesc y, Activation activation, DeviceAdapter? adapter = null, AdapterScratch? scratch = null)
     {
+        var merged = adapter is { Form: AdapterForm.Merged } ? adapter : null;
+        TensorDesc? extraUp = merged?.LTransposed, extraDown = merged?.R;
         if (Method == SparsityMethod.Cats)
-            _context.SparseFfn(x, _weights.WGate, _weights.WUp, _downT.Tensor, null, null, null, activation, SparseSelection.Threshold, _threshold, y);
+            _context.SparseFfn(x, _weights.WGate, _weights.WUp, _downT.Tensor, null, extraUp, extraDown, activation, SparseSelection.Threshold, _threshold, y);
         else if (_compact)
-            _context.SparseFfn(x, _gateC!.Tensor, _upC!.Tensor, _downC!.Tensor, null, null, null, activation, SparseSelection.All, 0f, y);
+            _context.SparseFfn(x, _gateC!.Tensor, _upC!.Tensor, _downC!.Tensor, null, extraUp, extraDown, activation, SparseSelection.All, 0f, y);
         else
-            _context.SparseFfn(x, _weights.WGate, _weights.WUp, _downT.Tensor, _indices!.Tensor, null, null, activation, SparseSelection.Indices, 0f, y);
+            _context.SparseFfn(x, _weights.WGate, _weights.WUp, _downT.Tensor, _indices!.Tensor, extraUp, extraDown, activation, SparseSelection.Indices, 0f, y);
+
+        if (adapter is { Form: AdapterForm.Unmerged })
+        {
+            ArgumentNullException.ThrowIfNull(scratch);
+            int rows = checked((int)x.Dim(0));
+            var t = scratch.Low(rows, adapter.Rank);
+            var branch = scratch.Branch(rows);
+            _context.Matmul(x, adapter.LTransposed, t);
+            _context.Matmul(t, adapter.RTransposed, branch);
+            _context.Add(y, branch, y);
+        }
     }
 
     // GRIFFIN's sliced FFN: the kept rows of w_gate, w_up and w_down_t into [k, D] buffers, one copy per run of consecutive indices.

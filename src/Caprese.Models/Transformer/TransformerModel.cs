@@ -1,7 +1,15 @@
 using Caprese.Interop;
+using Caprese.Models.Adapters;
 using Caprese.Models.Sparsity;
 
 namespace Caprese.Models.Transformer;
+
+/// <summary>
+/// Receives one sparsified layer's FFN of a capturing decode step (<see cref="TransformerModel.DecodeStepCapturingFfn"/>):
+/// its input xn (after the FFN norm), the dense output FF(xn) and the sparse output FF̂(xn) without adapter, each [Dim].
+/// The spans are valid only during the call.
+/// </summary>
+internal delegate void FfnCaptureHandler(int layer, ReadOnlySpan<float> input, ReadOnlySpan<float> dense, ReadOnlySpan<float> sparse);
 
 /// <summary>
 /// A decoder-only transformer (Llama, Qwen2, Gemma 2) running on a <see cref="CapreseContext"/>
@@ -20,6 +28,10 @@ public sealed class TransformerModel : IDisposable
     private readonly bool _ownsWeights;
     private SparseFfnDecoder? _sparse;
     private TealMasker? _teal;
+    private AdapterSet? _adapters;
+    private AdapterForm _adapterForm;
+    private DeviceBuffer? _captureSparse;
+    private float[] _captureHost = [];
 
     /// <param name="context">The context <paramref name="weights"/> live in; the model runs every op on it.</param>
     /// <param name="weights">Uploaded weights.</param>
@@ -56,6 +68,9 @@ public sealed class TransformerModel : IDisposable
     public int MaxBatchRows { get; }
     public BackendKind Backend => _context.Backend;
 
+    /// <summary>The context the model runs on (training runs its own products there too).</summary>
+    internal CapreseContext Context => _context;
+
     /// <summary>The contextual sparsity decode steps use (<see cref="SparsityOptions.Dense"/> when none).</summary>
     public SparsityOptions Sparsity => _sparse?.Options ?? _teal?.Options ?? SparsityOptions.Dense;
 
@@ -71,6 +86,11 @@ public sealed class TransformerModel : IDisposable
     /// transposed down projections of the sparsified layers now (see TransposedDownWeights for the memory cost).
     /// TEAL only masks inputs on the host (<see cref="TealMasker"/>): quality evaluation, not speed.
     /// </summary>
+    /// <remarks>
+    /// Adapters set with <see cref="SetAdapters"/> stay when the new sparsity is the one they were trained for (same
+    /// method, level and layers; ρ and the GRIFFIN path may change) and are dropped otherwise: an adapter repairs one
+    /// particular sparse FFN, and a silent mismatch would only make decode worse. <see cref="Adapters"/> tells which.
+    /// </remarks>
     public void SetSparsity(SparsityOptions? options)
     {
         options?.Validate(Config.Layers);
@@ -81,6 +101,42 @@ public sealed class TransformerModel : IDisposable
             _teal = new TealMasker(Config, options);
         else if (options is { Method: not SparsityMethod.None })
             _sparse = new SparseFfnDecoder(_context, Weights, options);
+
+        if (_adapters is not null && _sparse is not null && _adapters.MismatchWith(Config, _sparse.Options) is null)
+            _sparse.SetAdapters(_adapters, _adapterForm);
+        else
+            _adapters = null;
+    }
+
+    /// <summary>The low-rank adapters decode applies, or null.</summary>
+    public AdapterSet? Adapters => _adapters;
+
+    /// <summary>How <see cref="Adapters"/> run (meaningful only when there are adapters).</summary>
+    public AdapterForm AdapterForm => _adapterForm;
+
+    /// <summary>
+    /// Adds Caprese's low-rank adapters to the sparse FFN of every sparsified layer (null removes them). They apply only
+    /// where the FFN runs sparse: decode steps of the sparsified layers. Prefill is dense and gets none, and neither do
+    /// GRIFFIN's dense re-selection steps (every ρ-th) or decode steps before any prefill. Call after
+    /// <see cref="SetSparsity"/>; the adapters must have been trained for exactly that sparsity.
+    /// </summary>
+    /// <exception cref="ArgumentException">The adapters do not fit the model or its current sparsity (the message says how).</exception>
+    public void SetAdapters(AdapterSet? adapters, AdapterForm form = AdapterForm.Merged)
+    {
+        if (!Enum.IsDefined(form))
+            throw new ArgumentOutOfRangeException(nameof(form), form, "unknown adapter form");
+        if (adapters is not null)
+        {
+            if (adapters.MismatchWith(Config, Sparsity) is { } problem)
+                throw new ArgumentException(problem, nameof(adapters));
+            _sparse!.SetAdapters(adapters, form);
+        }
+        else
+        {
+            _sparse?.SetAdapters(null, form);
+        }
+        _adapters = adapters;
+        _adapterForm = form;
     }
 
     /// <summary>Runs the prompt at positions pos0.. and returns the logits of its last row.</summary>
@@ -142,9 +198,25 @@ public sealed class TransformerModel : IDisposable
         return DeviceSample(sampling);
     }
 
+    /// <summary>
+    /// Stage-1 collection: feeds <paramref name="token"/> at <paramref name="pos"/> with every FFN dense (no sparsity,
+    /// no adapter, no GRIFFIN re-selection) and hands each sparsified layer's FFN input, dense output and plain sparse
+    /// output (the prompt's current selection or threshold) to <paramref name="capture"/>. Layers without a selection yet
+    /// (no prefill) are not reported. Returns nothing: only the captured rows matter, and the KV cache advances as in
+    /// dense teacher-forced decoding.
+    /// </summary>
+    internal void DecodeStepCapturingFfn(int token, int pos, FfnCaptureHandler capture)
+    {
+        ArgumentNullException.ThrowIfNull(capture);
+        if (_sparse is null)
+            throw new InvalidOperationException("capturing needs GRIFFIN or CATS sparsity (SetSparsity) to compare against");
+        Forward([token], pos, decode: true, capture);
+    }
+
     public void Dispose()
     {
         _sparse?.Dispose();
+        _captureSparse?.Dispose();
         _invFreq?.Dispose();
         _buffers.Dispose();
         Cache.Dispose();
@@ -153,7 +225,7 @@ public sealed class TransformerModel : IDisposable
     }
 
     // decode: one row whose sparsified layers run the sparse FFN; otherwise a dense prefill that feeds the statistics.
-    private void Forward(ReadOnlySpan<int> tokens, int pos0, bool decode)
+    private void Forward(ReadOnlySpan<int> tokens, int pos0, bool decode, FfnCaptureHandler? capture = null)
     {
         if (tokens.IsEmpty)
             throw new ArgumentException("at least one token is needed", nameof(tokens));
@@ -165,7 +237,8 @@ public sealed class TransformerModel : IDisposable
                 throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id outside 0..{Config.Vocab - 1}");
 
         // A decode step either runs sparse or (GRIFFIN's every ρ-th step) densely while observing, then re-selects.
-        bool observe = decode ? _sparse?.BeginDecodeStep() == true : _sparse is not null;
+        // A capturing step (stage-1 collection) is dense everywhere and leaves the statistics alone.
+        bool observe = capture is null && (decode ? _sparse?.BeginDecodeStep() == true : _sparse is not null);
         if (!decode && pos0 == 0)
         {
             _sparse?.BeginPrompt();
@@ -175,7 +248,8 @@ public sealed class TransformerModel : IDisposable
         for (int start = 0; start < tokens.Length; start += MaxBatchRows)
         {
             lastRows = Math.Min(MaxBatchRows, tokens.Length - start);
-            ForwardRows(tokens.Slice(start, lastRows), pos0 + start, decode, sparse: decode && !observe && _sparse is not null, observe);
+            bool sparse = decode && !observe && capture is null && _sparse is not null;
+            ForwardRows(tokens.Slice(start, lastRows), pos0 + start, decode, sparse, observe, capture);
         }
         if (observe)
             _sparse!.SelectFromStatistics();
@@ -185,7 +259,7 @@ public sealed class TransformerModel : IDisposable
     }
 
     // All transformer layers for rows at positions pos0 .. pos0 + M - 1; the residual stream ends in Residual.
-    private void ForwardRows(ReadOnlySpan<int> tokens, int pos0, bool decode, bool sparse, bool observe)
+    private void ForwardRows(ReadOnlySpan<int> tokens, int pos0, bool decode, bool sparse, bool observe, FfnCaptureHandler? capture)
     {
         var c = Config;
         var b = _buffers;
@@ -229,6 +303,8 @@ public sealed class TransformerModel : IDisposable
             ApplyTeal(l, TealSite.Ffn, b.Normed, m, decode);
             if (!(sparse && _sparse!.TryDecode(l, xn, proj)))
                 DenseFfn(l, w, m, xn, gate, up, proj, observe && _sparse!.IsSparse(l), decode);
+            if (capture is not null && _sparse!.IsSparse(l))
+                CaptureFfn(l, xn, proj, capture);
             AddToResidual(x, proj, w.PostFfnNorm, xn);
         }
     }
@@ -246,6 +322,22 @@ public sealed class TransformerModel : IDisposable
             _sparse.Observe(layer, _buffers.Gate, m, preActivation: false);
         ApplyTeal(layer, TealSite.Down, _buffers.Gate, m, decode);
         ctx.Matmul(gate, w.WDown, null, proj);
+    }
+
+    // One row: xn and the dense output as they are, the plain sparse FFN of the same xn into a scratch row.
+    private void CaptureFfn(int layer, TensorDesc xn, TensorDesc dense, FfnCaptureHandler capture)
+    {
+        int d = Config.Dim;
+        _captureSparse ??= _context.Allocate(DType.F32, 1, d);
+        if (!_sparse!.TryDecodeWithoutAdapter(layer, xn, _captureSparse.Tensor))
+            return;
+        if (_captureHost.Length < 3 * d)
+            _captureHost = new float[3 * d];
+        var host = _captureHost.AsSpan(0, 3 * d);
+        _buffers.Normed.CopyTo(host[..d]);
+        _buffers.Projected.CopyTo(host.Slice(d, d));
+        _captureSparse.CopyTo(host.Slice(2 * d, d));
+        capture(layer, host[..d], host.Slice(d, d), host.Slice(2 * d, d));
     }
 
     // TEAL: prefill rows feed the thresholds, decode rows are masked in place.
