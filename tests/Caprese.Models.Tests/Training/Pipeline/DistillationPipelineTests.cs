@@ -72,6 +72,28 @@ public sealed class DistillationPipelineTests
     }
 
     [Fact]
+    public void Stage2ImprovesTheHeldOutKlBeyondTheStage1Optimum()
+    {
+        using var loaded = StoriesModel.LoadStories();
+        var corpus = SyntheticCorpus.Generate(loaded.Model, new SyntheticCorpusOptions(64, PromptTokens: 16, ContinuationTokens: 48, Seed: 4),
+            cancellationToken: TestContext.Current.CancellationToken).Split(0.1, seed: 1);
+        var options = new DistillationOptions(SparsityOptions.FirstHalf(SparsityMethod.Griffin, 0.5, 5), Rank: 8,
+            new LayerwiseDistillerOptions(Epochs: 0, InitFromRrr: true),
+            new EndToEndOptions { Epochs = 3, BatchSize = 16, LearningRate = 2e-3 });
+        var stage1 = DistillationPipeline.Run(loaded, corpus.Train, corpus.HeldOut, options with { Stage2 = null }, "test", null, null, TestContext.Current.CancellationToken);
+        var both = DistillationPipeline.Run(loaded, corpus.Train, corpus.HeldOut, options, "test", null, null, TestContext.Current.CancellationToken);
+
+        // Held-out: greedy dense continuations of text prompts, which the sampled training corpus does not contain.
+        string[] prompts = ["Once upon a time", "The dog was", "Lily wanted to", "A little bird"];
+        var evaluator = new QualityEvaluator(loaded.Model, prompts.Select(p => loaded.Tokenizer.Encode(p, addBos: true)).ToList(), 32);
+        double sparse = evaluator.Evaluate(options.Sparsity).MeanKl;
+        double afterStage1 = evaluator.Evaluate(options.Sparsity, stage1.Adapters).MeanKl;
+        double afterStage2 = evaluator.Evaluate(options.Sparsity, both.Adapters).MeanKl;
+        Assert.True(afterStage1 < sparse, $"stage 1: KL {sparse} -> {afterStage1}");
+        Assert.True(afterStage2 < afterStage1, $"stage 2 did not improve on the stage-1 optimum: {afterStage1} -> {afterStage2}");
+    }
+
+    [Fact]
     public void ACheckpointOfOtherSettingsIsRefusedWithAClearMessage()
     {
         using var loaded = StoriesModel.LoadStories();
