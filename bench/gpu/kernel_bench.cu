@@ -323,7 +323,8 @@ void BenchAttention(Bench& b) {
 // f16, against the dense FFN through the existing ops (gate and up GEMVs, gated activation,
 // down GEMV on the [D, H] down weights). Variants per sparsity s (fraction of neurons
 // skipped): "indices" (GRIFFIN gathered on the fly: k = (1-s)H random rows, sorted),
-// "indices+r256" (Caprese: the same plus 256 merged adapter neurons), "sliced" (ALL over
+// "indices+r256" (Caprese merged: the same plus 256 adapter neurons in the one kernel), "idx+unmerged r256"
+// (Caprese unmerged: the sparse FFN, then x·L, (x·L)·R and an add), "sliced" (ALL over
 // weights compacted per prompt: a [k, D] view) and "threshold" (CATS, threshold set so that
 // a fraction s of the neurons is inactive for every row; it also reads all of w_gate).
 void BenchSparseFfn(Bench& b) {
@@ -343,6 +344,9 @@ void BenchSparseFfn(Bench& b) {
     __half* wdn = b.RandomAs<__half>(d * h, 14, 0.02f);  // [D, H] for the dense matmul
     __half* eu = b.RandomAs<__half>(r * d, 15, 0.02f);
     __half* ed = b.RandomAs<__half>(r * d, 16, 0.02f);
+    __half* edt_unmerged = b.RandomAs<__half>(d * r, 18, 0.02f);  // R^T [D, r]: the unmerged form's second product
+    float* t = b.Alloc<float>(16 * r);
+    float* y2 = b.Alloc<float>(16 * d);
     float* x = b.Random(16 * d, 17, 1.0f);
     float* y = b.Alloc<float>(16 * d);
     float* g = b.Alloc<float>(16 * h);
@@ -352,7 +356,9 @@ void BenchSparseFfn(Bench& b) {
       caprese_tensor xt = Tensor(x, CAPRESE_DTYPE_F32, {m, d}), yt = Tensor(y, CAPRESE_DTYPE_F32, {m, d}),
                      gt = Tensor(g, CAPRESE_DTYPE_F32, {m, h}), ut = Tensor(u, CAPRESE_DTYPE_F32, {m, h}),
                      wgt = Tensor(wg, dt, {h, d}), wut = Tensor(wu, dt, {h, d}), wdtt = Tensor(wdt, dt, {h, d}),
-                     wdnt = Tensor(wdn, dt, {d, h}), eut = Tensor(eu, dt, {r, d}), edt = Tensor(ed, dt, {r, d});
+                     wdnt = Tensor(wdn, dt, {d, h}), eut = Tensor(eu, dt, {r, d}), edt = Tensor(ed, dt, {r, d}),
+                     edtu = Tensor(edt_unmerged, dt, {d, r}), tt = Tensor(t, CAPRESE_DTYPE_F32, {m, r}),
+                     y2t = Tensor(y2, CAPRESE_DTYPE_F32, {m, d});
       char shape[96];
       std::snprintf(shape, sizeof shape, "%s M%lld D%lld H%lld", md.name, (long long)m, (long long)d, (long long)h);
       const double x_bytes = static_cast<double>(m * d * 4);
@@ -408,6 +414,15 @@ void BenchSparseFfn(Bench& b) {
           CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(), &xt, &wgt, &wut, &wdtt, &it, &eut, &edt, &p, &yt));
         });
         b.Add("sparse_ffn", "idx+r256", "f16", sh, us, 3 * rows_bytes + 2.0 * r * d * esz + x_bytes + k * 4.0,
+              dense_us / us);
+        // Caprese unmerged: the same sparse FFN, then x·L and (x·L)·R as separate products and a residual add.
+        us = b.TimeUs([&] {
+          CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(), &xt, &wgt, &wut, &wdtt, &it, nullptr, nullptr, &p, &yt));
+          CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &xt, &eut, nullptr, &tt));
+          CAPRESE_OR_DIE(caprese_matmul(b.ctx(), &tt, &edtu, nullptr, &y2t));
+          CAPRESE_OR_DIE(caprese_add(b.ctx(), &yt, &y2t, &yt));
+        });
+        b.Add("sparse_ffn", "idx+unmerged r256", "f16", sh, us, 3 * rows_bytes + 2.0 * r * d * esz + x_bytes + k * 4.0,
               dense_us / us);
 
         p.selection = CAPRESE_SPARSE_ALL;
