@@ -37,7 +37,7 @@ switch ($Command) {
   "run" {
     # Only the CLI: the tests' and benchmarks' peers (TorchSharp) are large downloads it does not need.
     Build-Native; Build-Managed "src/Caprese.Cli/Caprese.Cli.csproj"
-    $cliArgs = if ($Rest) { $Rest } else { @("generate") }
+    $cliArgs = if ($Rest) { $Rest } else { @("demo") }
     Invoke-Step "caprese $cliArgs" { dotnet "src/Caprese.Cli/bin/$Configuration/net10.0/caprese.dll" @cliArgs }
   }
   "cuda-toolkit" { throw "The CUDA toolkit script targets Debian 12; on Windows install the CUDA Toolkit from NVIDIA." }

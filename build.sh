@@ -3,7 +3,7 @@
 # this script only strings the steps together. build.ps1 mirrors it for Windows users.
 #
 #   ./build.sh              build everything (native library + CUDA plugin if nvcc is found, .NET)
-#   ./build.sh run [ARGS]   build, then run the main job: `caprese generate` on the embedded model
+#   ./build.sh run [ARGS]   build, then run the main job: `caprese demo` on the embedded model (dense vs sparse vs Caprese)
 #                           (ARGS replace the default command, e.g. `./build.sh run generate --prompt Hi`)
 #   ./build.sh test         build, then run every test: native (ctest), managed (dotnet test),
 #                           packaging consumers; ends with one "N passed, N failed" line
@@ -84,8 +84,8 @@ case "$cmd" in
     # Only the CLI and what it references: the tests' and benchmarks' peers (TorchSharp) are
     # large downloads the main job does not need.
     build_native; build_managed src/Caprese.Cli/Caprese.Cli.csproj
-    step "caprese ${*:-generate}"
-    dotnet "src/Caprese.Cli/bin/$CONFIGURATION/net10.0/caprese.dll" "${@:-generate}" ;;
+    step "caprese ${*:-demo}"
+    dotnet "src/Caprese.Cli/bin/$CONFIGURATION/net10.0/caprese.dll" "${@:-demo}" ;;
   cuda-toolkit) bash scripts/install-cuda-toolkit.sh ;;
   *) echo "usage: ./build.sh [build|run [ARGS]|test|cuda-toolkit]" >&2; exit 2 ;;
 esac

@@ -10,5 +10,8 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     BenchCommand.Create(),
     InfoCommand.Create(),
     EvalSparsityCommand.Create(),
+    DistillCommand.Create(),
+    DemoCommand.Create(),
+    EvalRecoveryCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

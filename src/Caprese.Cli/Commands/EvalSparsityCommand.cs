@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Caprese.Cli.Training;
 using Caprese.Interop;
 using Caprese.Models;
 using Caprese.Models.Loading;
@@ -10,23 +11,16 @@ namespace Caprese.Cli.Commands;
 /// <summary>`caprese eval-sparsity`: KL, top-1 and greedy agreement of each method at 25/50/75% against the dense model.</summary>
 internal static class EvalSparsityCommand
 {
-    // Fixed prompts, so tables from different runs and machines compare.
-    private static readonly string[] Prompts =
-    [
-        "Once upon a time", "One day, a little girl", "The dog was", "Tom and his mom went to",
-        "There was a big tree", "Lily wanted to", "The sun was shining and", "A little bird",
-    ];
-
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "Model path (as for generate); default: the embedded stories260K" };
         var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         backend.AcceptOnlyFromAmong("cpu", "cuda");
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens the dense model generates per prompt (the held-out sequences)", DefaultValueFactory = _ => 32 };
-        var sequences = new Option<int>("--sequences") { Description = $"Prompts used, 1..{Prompts.Length}", DefaultValueFactory = _ => Prompts.Length };
+        var sequences = new Option<int>("--sequences") { Description = $"Prompts used, 1..{RecoveryReport.Prompts.Length}", DefaultValueFactory = _ => RecoveryReport.Prompts.Length };
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
         tokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--tokens must be >= 2"); });
-        sequences.Validators.Add(r => { int n = r.GetValueOrDefault<int>(); if (n < 1 || n > Prompts.Length) r.AddError($"--sequences must be in 1..{Prompts.Length}"); });
+        sequences.Validators.Add(r => { int n = r.GetValueOrDefault<int>(); if (n < 1 || n > RecoveryReport.Prompts.Length) r.AddError($"--sequences must be in 1..{RecoveryReport.Prompts.Length}"); });
         threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be >= 0"); });
 
         var command = new Command("eval-sparsity", "Compare GRIFFIN, CATS and TEAL decode with the dense model") { model, backend, tokens, sequences, threads };
@@ -39,29 +33,12 @@ internal static class EvalSparsityCommand
     private static async Task<int> RunAsync(string path, ModelLoadOptions load, int tokens, int sequences, CancellationToken ct)
     {
         var stderr = Console.Error;
-        if (!CapreseLibrary.IsBackendAvailable(load.Backend, out string reason))
-        {
-            await stderr.WriteLineAsync($"error: {reason}");
-            return ExitCodes.BackendUnavailable;
-        }
-        LoadedModel loaded;
-        try
-        {
-            loaded = await ModelLoader.LoadAsync(path, load, ct);
-        }
-        catch (Exception ex) when (ex is ModelFormatException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
-        {
-            await stderr.WriteLineAsync($"error: {ex.Message}");
-            return ExitCodes.BadModel;
-        }
+        var (loaded, code) = await ModelOpener.OpenAsync(path, load, needTokenizer: true, ct);
+        if (loaded is null)
+            return code;
         using (loaded)
         {
-            if (!loaded.HasTokenizer)
-            {
-                await stderr.WriteLineAsync($"error: {path} has no tokenizer");
-                return ExitCodes.BadModel;
-            }
-            var prompts = Prompts.Take(sequences).Select(p => loaded.Tokenizer.Encode(p, addBos: true)).ToList();
+            var prompts = RecoveryReport.Prompts.Take(sequences).Select(p => loaded.Tokenizer.Encode(p, addBos: true)).ToList();
             QualityEvaluator evaluator;
             try
             {

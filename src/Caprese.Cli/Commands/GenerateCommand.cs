@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Caprese.Interop;
 using Caprese.Models;
+using Caprese.Models.Adapters;
 using Caprese.Models.Generation;
 using Caprese.Models.Loading;
 using Caprese.Models.Sparsity;
@@ -33,6 +34,9 @@ internal static class GenerateCommand
         var sparseLayers = new Option<string?>("--sparse-layers") { Description = "all or first-half (default: first-half for griffin, all for cats)" };
         sparseLayers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
+        var adapter = new Option<string?>("--adapter") { Description = "Caprese adapter file (from `caprese distill`); decode runs the sparsity it was trained for unless --sparsity-method says otherwise (which must then match)" };
+        var adapterForm = new Option<string>("--adapter-form") { Description = "merged (extra neurons of the one fused sparse FFN) or unmerged (separate low-rank products)", DefaultValueFactory = _ => "merged" };
+        adapterForm.AcceptOnlyFromAmong("merged", "unmerged");
 
         maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be >= 0"); });
         temperature.Validators.Add(r => { float t = r.GetValueOrDefault<float>(); if (!(t >= 0) || float.IsInfinity(t)) r.AddError("--temperature must be a finite value >= 0"); });
@@ -47,6 +51,7 @@ internal static class GenerateCommand
         var command = new Command("generate", "Generate text from a prompt")
         {
             model, prompt, backend, device, weights, maxTokens, temperature, topK, topP, seed, stop, context, threads, sparsityMethod, sparsity, sparseLayers,
+            adapter, adapterForm,
         };
         command.SetAction((parse, ct) => RunAsync(new Request(
             parse.GetValue(model) ?? DefaultModel.Path,
@@ -59,14 +64,17 @@ internal static class GenerateCommand
                 ContextLength: parse.GetValue(context)),
             new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed),
                 parse.GetValue(stop) is { Length: > 0 } stops ? stops : null),
-            new SparsityRequest(parse.GetValue(sparsityMethod)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers))), ct));
+            new SparsityRequest(parse.GetValue(sparsityMethod)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers),
+                parse.GetResult(sparsityMethod) is { Implicit: false }),
+            parse.GetValue(adapter), parse.GetValue(adapterForm) == "unmerged" ? AdapterForm.Unmerged : AdapterForm.Merged), ct));
         return command;
     }
 
-    private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options, SparsityRequest Sparsity);
+    private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options, SparsityRequest Sparsity,
+        string? AdapterPath, AdapterForm AdapterForm);
 
     /// <summary>The sparsity flags; the layer range needs the model's layer count, so it resolves after loading.</summary>
-    private sealed record SparsityRequest(string Method, double Sparsity, string? Layers)
+    private sealed record SparsityRequest(string Method, double Sparsity, string? Layers, bool Explicit)
     {
         public SparsityOptions Resolve(int layers) => SparsityArguments.Parse(Method, Sparsity, Layers, layers);
     }
@@ -74,36 +82,32 @@ internal static class GenerateCommand
     private static async Task<int> RunAsync(Request request, CancellationToken ct)
     {
         var stderr = Console.Error;
-        if (!CapreseLibrary.IsBackendAvailable(request.Load.Backend, out string reason))
-        {
-            await stderr.WriteLineAsync($"error: {reason}");
-            return ExitCodes.BackendUnavailable;
-        }
-
-        LoadedModel loaded;
-        try
-        {
-            loaded = await ModelLoader.LoadAsync(request.ModelPath, request.Load, ct);
-        }
-        catch (Exception ex) when (ex is ModelFormatException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
-        {
-            await stderr.WriteLineAsync($"error: {ex.Message}");
-            return ExitCodes.BadModel;
-        }
-        catch (CapreseBackendUnavailableException ex)
-        {
-            await stderr.WriteLineAsync($"error: {ex.NativeMessage}");
-            return ExitCodes.BackendUnavailable;
-        }
-
+        var (loaded, code) = await ModelOpener.OpenAsync(request.ModelPath, request.Load, needTokenizer: true, ct);
+        if (loaded is null)
+            return code;
         using (loaded)
         {
-            if (!loaded.HasTokenizer)
+            try
             {
-                await stderr.WriteLineAsync($"error: {request.ModelPath} has no tokenizer");
-                return ExitCodes.BadModel;
+                var sparsity = request.Sparsity.Resolve(loaded.Config.Layers);
+                if (request.AdapterPath is { } adapterPath)
+                {
+                    // The file is checked against this model (fingerprint, shapes) before anything runs.
+                    var adapters = AdapterFile.Load(adapterPath, loaded.Model).Adapters;
+                    loaded.Model.SetSparsity(request.Sparsity.Explicit ? sparsity : adapters.Sparsity);
+                    loaded.Model.SetAdapters(adapters, request.AdapterForm);
+                }
+                else
+                {
+                    loaded.Model.SetSparsity(sparsity);
+                }
             }
-            loaded.Model.SetSparsity(request.Sparsity.Resolve(loaded.Config.Layers));
+            catch (Exception ex) when (ex is ArgumentException or ModelFormatException or AdapterMismatchException or FileNotFoundException
+                or DirectoryNotFoundException or UnauthorizedAccessException)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return ex is ArgumentException ? ExitCodes.BadArguments : ExitCodes.BadModel;
+            }
             var stdout = Console.Out;
             try
             {
@@ -130,7 +134,7 @@ internal static class GenerateCommand
             var s = loaded.Generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}{(loaded.Model.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {loaded.Model.AdapterForm.ToString().ToLowerInvariant()}" : "")}]"));
             return ExitCodes.Ok;
         }
     }
