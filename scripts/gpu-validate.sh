@@ -14,7 +14,8 @@
 #   CAPRESE_STEP_TIMEOUT       seconds per step (default 1800)
 #   CAPRESE_CLI                a self-contained `caprese` (scripts/publish-gpu-bundle.sh; the GPU
 #                              machine has no .NET): when set, also times whole-model decoding of
-#                              a Llama-3.1-8B-shaped f16 model against the memory roofline
+#                              a Llama-3.1-8B-shaped f16 model against the memory roofline, and
+#                              adapter-training throughput (`caprese bench-training`) on one such layer
 set -u
 
 if [ $# -ne 1 ]; then
@@ -109,6 +110,10 @@ if [ $BUILT -eq 0 ]; then
     CAPRESE_NATIVE_LIBRARY="$BUILD/lib/libcaprese.so" run_step model-bench "$CAPRESE_CLI" bench \
       --preset llama-3.1-8b --backend cuda --weights f16 --prompt-tokens 128 --decode-tokens 64 \
       --json "$OUT/model-bench-llama-3.1-8b.json"
+    # Adapter-training throughput (stage 1 rows/s, stage 2 tokens/s) on one Llama-3.1-8B-shaped layer.
+    CAPRESE_NATIVE_LIBRARY="$BUILD/lib/libcaprese.so" run_step training-bench "$CAPRESE_CLI" bench-training \
+      --preset llama-3.1-8b --layers 1 --weights f16 --backend cuda \
+      --json "$OUT/training-bench-llama-3.1-8b.json"
   fi
 else
   log "build failed: tests, sanitizers and harness not run"

@@ -13,5 +13,6 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     DistillCommand.Create(),
     DemoCommand.Create(),
     EvalRecoveryCommand.Create(),
+    BenchTrainingCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

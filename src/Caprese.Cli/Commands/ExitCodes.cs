@@ -7,5 +7,6 @@ internal static class ExitCodes
     public const int BadArguments = 1;
     public const int BackendUnavailable = 2;
     public const int BadModel = 3;
+    public const int OutOfMemory = 4;
     public const int Cancelled = 130;
 }
