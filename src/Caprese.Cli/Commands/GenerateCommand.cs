@@ -37,6 +37,7 @@ internal static class GenerateCommand
         var adapter = new Option<string?>("--adapter") { Description = "Caprese adapter file (from `caprese distill`); decode runs the sparsity it was trained for unless --sparsity-method says otherwise (which must then match)" };
         var adapterForm = new Option<string>("--adapter-form") { Description = "merged (extra neurons of the one fused sparse FFN) or unmerged (separate low-rank products)", DefaultValueFactory = _ => "merged" };
         adapterForm.AcceptOnlyFromAmong("merged", "unmerged");
+        var calibration = new Option<string?>("--calibration") { Description = "cats or teal: fixed thresholds calibrated once on this text (paragraphs separated by blank lines, or .jsonl with \"text\"/\"question\") instead of on the prompt's prefill" };
 
         maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be >= 0"); });
         temperature.Validators.Add(r => { float t = r.GetValueOrDefault<float>(); if (!(t >= 0) || float.IsInfinity(t)) r.AddError("--temperature must be a finite value >= 0"); });
@@ -51,7 +52,7 @@ internal static class GenerateCommand
         var command = new Command("generate", "Generate text from a prompt")
         {
             model, prompt, backend, device, weights, maxTokens, temperature, topK, topP, seed, stop, context, threads, sparsityMethod, sparsity, sparseLayers,
-            adapter, adapterForm,
+            adapter, adapterForm, calibration,
         };
         command.SetAction((parse, ct) => RunAsync(new Request(
             parse.GetValue(model) ?? DefaultModel.Path,
@@ -66,12 +67,13 @@ internal static class GenerateCommand
                 parse.GetValue(stop) is { Length: > 0 } stops ? stops : null),
             new SparsityRequest(parse.GetValue(sparsityMethod)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers),
                 parse.GetResult(sparsityMethod) is { Implicit: false }),
-            parse.GetValue(adapter), parse.GetValue(adapterForm) == "unmerged" ? AdapterForm.Unmerged : AdapterForm.Merged), ct));
+            parse.GetValue(adapter), parse.GetValue(adapterForm) == "unmerged" ? AdapterForm.Unmerged : AdapterForm.Merged,
+            parse.GetValue(calibration)), ct));
         return command;
     }
 
     private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options, SparsityRequest Sparsity,
-        string? AdapterPath, AdapterForm AdapterForm);
+        string? AdapterPath, AdapterForm AdapterForm, string? CalibrationPath);
 
     /// <summary>The sparsity flags; the layer range needs the model's layer count, so it resolves after loading.</summary>
     private sealed record SparsityRequest(string Method, double Sparsity, string? Layers, bool Explicit)
@@ -94,13 +96,18 @@ internal static class GenerateCommand
                 {
                     // The file is checked against this model (fingerprint, shapes) before anything runs.
                     var adapters = AdapterFile.Load(adapterPath, loaded.Model).Adapters;
-                    loaded.Model.SetSparsity(request.Sparsity.Explicit ? sparsity : adapters.Sparsity);
+                    loaded.Model.SetSparsity(await CalibrateAsync(loaded, request.Sparsity.Explicit ? sparsity : adapters.Sparsity, request.CalibrationPath));
                     loaded.Model.SetAdapters(adapters, request.AdapterForm);
                 }
                 else
                 {
-                    loaded.Model.SetSparsity(sparsity);
+                    loaded.Model.SetSparsity(await CalibrateAsync(loaded, sparsity, request.CalibrationPath));
                 }
+            }
+            catch (CalibrationException ex)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return ExitCodes.BadArguments;
             }
             catch (Exception ex) when (ex is ArgumentException or ModelFormatException or AdapterMismatchException or FileNotFoundException
                 or DirectoryNotFoundException or UnauthorizedAccessException)
@@ -139,12 +146,40 @@ internal static class GenerateCommand
         }
     }
 
+    /// <summary>
+    /// <paramref name="options"/> with thresholds calibrated on the file (none: unchanged). Only CATS and TEAL take one;
+    /// GRIFFIN's selection is per prompt by definition.
+    /// </summary>
+    private static async Task<SparsityOptions> CalibrateAsync(LoadedModel loaded, SparsityOptions options, string? path)
+    {
+        if (path is null)
+            return options;
+        if (options.Method is not (SparsityMethod.Cats or SparsityMethod.Teal))
+            throw new CalibrationException(options.Method == SparsityMethod.Griffin
+                ? "--calibration does not apply to griffin: GRIFFIN selects its neurons from each prompt's own prefill (use --sparsity-method cats or teal)"
+                : "--calibration needs --sparsity-method cats or teal");
+        try
+        {
+            var calibration = CalibrationText.Calibrate(loaded.Model, loaded.Tokenizer, path, options);
+            await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"calibrated {options.Method.ToString().ToLowerInvariant()} on {path}: {calibration.SequenceCount} samples, {calibration.TotalRows} tokens, {calibration.RowCount} rows per layer"));
+            return options with { Calibration = calibration };
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            throw new CalibrationException($"--calibration {path}: {ex.Message}", ex);
+        }
+    }
+
+    private sealed class CalibrationException(string message, Exception? inner = null) : Exception(message, inner);
+
     private static string Describe(SparsityOptions o, int layers)
     {
         if (o.Method == SparsityMethod.None)
             return "";
         var (first, end) = o.LayerRange(layers);
-        return string.Create(CultureInfo.InvariantCulture, $", sparsity: {o.Method.ToString().ToLowerInvariant()} {o.Sparsity * 100:F0}% in layers {first}..{end - 1}");
+        string calibrated = o.Calibration is { } c ? string.Create(CultureInfo.InvariantCulture, $", calibrated on text ({c.RowCount} rows)") : "";
+        return string.Create(CultureInfo.InvariantCulture, $", sparsity: {o.Method.ToString().ToLowerInvariant()} {o.Sparsity * 100:F0}% in layers {first}..{end - 1}{calibrated}");
     }
 
     private static string Name(BackendKind backend) => backend.ToString().ToLowerInvariant();

@@ -6,7 +6,8 @@ namespace Caprese.Models.Sparsity;
 /// CATS threshold for one layer: τ is the lower empirical <c>sparsity</c>-quantile of |act(x·Wg)| over the
 /// observed calibration rows (all H entries of each row), found by an exact sort: τ = v[⌊sparsity · n⌋] of
 /// the n sorted magnitudes, so at most that fraction of them lies strictly below τ; sparsity 0 gives τ = 0
-/// (every neuron kept). At most <see cref="MaxRows"/> rows are kept (the first ones) to bound host memory.
+/// (every neuron kept). At most <see cref="MaxRows"/> rows (or the constructor's cap) are kept, the first ones, to
+/// bound host memory.
 /// </summary>
 public sealed class CatsCalibrator
 {
@@ -15,16 +16,25 @@ public sealed class CatsCalibrator
 
     private readonly List<float> _magnitudes = [];
 
-    public CatsCalibrator(int hidden, Activation activation)
+    public CatsCalibrator(int hidden, Activation activation, int maxRows = MaxRows)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
         Hidden = hidden;
         Activation = activation;
+        RowCap = maxRows;
     }
 
     public int Hidden { get; }
     public Activation Activation { get; }
+
+    /// <summary>Rows kept at most (<see cref="MaxRows"/> unless the constructor said otherwise).</summary>
+    public int RowCap { get; }
+
     public int RowCount => _magnitudes.Count / Hidden;
+
+    /// <summary>A copy of the magnitudes observed so far, in observation order (tests compare against it).</summary>
+    internal float[] Magnitudes() => [.. _magnitudes];
 
     public void Reset() => _magnitudes.Clear();
 
@@ -33,7 +43,7 @@ public sealed class CatsCalibrator
     {
         if (gateRows.Length % Hidden != 0)
             throw new ArgumentException($"{gateRows.Length} values are not whole rows of {Hidden}", nameof(gateRows));
-        int rows = Math.Min(gateRows.Length / Hidden, MaxRows - RowCount);
+        int rows = Math.Min(gateRows.Length / Hidden, RowCap - RowCount);
         foreach (float g in gateRows[..(rows * Hidden)])
             _magnitudes.Add(MathF.Abs(HostActivation.Apply(Activation, g)));
     }

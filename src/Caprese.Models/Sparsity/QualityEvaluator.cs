@@ -14,7 +14,8 @@ public sealed record SparsityQuality(SparsityOptions Options, double MeanKl, dou
 /// <summary>
 /// Quality of contextual sparsity against the dense model. On construction the dense model greedily continues
 /// each prompt by <c>continuation</c> tokens (the held-out sequences) and keeps its next-token logits. A method is
-/// then scored teacher-forced: the prompt is prefilled (dense, which calibrates the method), and every decode step
+/// then scored teacher-forced: the prompt is prefilled (dense, which calibrates the method unless the options carry a
+/// <see cref="SparsityOptions.Calibration"/>), and every decode step
 /// is fed the dense continuation; the prefill's own logits are dense for every method and are not scored. Greedy
 /// agreement lets the sparse model continue on its own tokens instead.
 /// </summary>

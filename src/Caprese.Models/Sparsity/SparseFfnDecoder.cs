@@ -8,7 +8,8 @@ namespace Caprese.Models.Sparsity;
 /// What <see cref="TransformerModel"/> consults for contextual sparsity: which layers decode sparsely,
 /// the hooks that copy prefill FFN rows to the host for the statistics, and the sparse FFN call itself.
 /// A prefill at position 0 starts a new prompt (statistics reset); later prefills (chunks) add to it;
-/// the selection is (re)made at the end of every prefill.
+/// the selection is (re)made at the end of every prefill. With <see cref="SparsityOptions.Calibration"/> (CATS) the
+/// thresholds are fixed: prefills are not observed and decode runs sparse from the first step.
 /// </summary>
 public sealed class SparseFfnDecoder : IDisposable
 {
@@ -27,6 +28,8 @@ public sealed class SparseFfnDecoder : IDisposable
         options.Validate(config.Layers);
         if (options.Method is SparsityMethod.None or SparsityMethod.Teal)
             throw new ArgumentException($"{options.Method} does not decode through the sparse FFN", nameof(options));
+        if (options.Calibration?.MismatchWith(config) is { } problem)
+            throw new ArgumentException(problem, nameof(options));
         Options = options;
         _context = context;
         _weights = weights;
@@ -37,7 +40,7 @@ public sealed class SparseFfnDecoder : IDisposable
         try
         {
             for (int l = first; l < end; l++)
-                _layers[l] = new SparseFfnLayer(context, weights.Layers[l], config, options);
+                _layers[l] = new SparseFfnLayer(context, weights.Layers[l], config, options, options.Calibration?.Threshold(l));
         }
         catch
         {
@@ -57,6 +60,9 @@ public sealed class SparseFfnDecoder : IDisposable
     public float Threshold(int layer) => _layers[layer]?.Threshold ?? 0f;
 
     internal bool NeedsPreActivation => Options.Method == SparsityMethod.Cats;
+
+    /// <summary>Whether prefills feed the statistics (false with a calibration from text).</summary>
+    internal bool ObservesPrefill => Options.Calibration is null;
 
     internal void BeginPrompt()
     {

@@ -6,7 +6,8 @@ namespace Caprese.Models.Sparsity;
 
 /// <summary>
 /// One sparsified layer's decode state: the transposed down projection, the method's statistics from the
-/// dense prefill, and what the last selection produced (GRIFFIN indices or compact weights, CATS τ).
+/// dense prefill, and what the last selection produced (GRIFFIN indices or compact weights, CATS τ). A CATS layer
+/// given a fixed τ (calibration from text) keeps no statistics and is ready from the start.
 /// </summary>
 internal sealed class SparseFfnLayer : IDisposable
 {
@@ -19,8 +20,10 @@ internal sealed class SparseFfnLayer : IDisposable
     private DeviceBuffer? _gateC, _upC, _downC;
     private float _threshold;
 
-    public SparseFfnLayer(CapreseContext context, LayerWeights weights, ModelConfig config, SparsityOptions options)
+    public SparseFfnLayer(CapreseContext context, LayerWeights weights, ModelConfig config, SparsityOptions options, float? fixedThreshold = null)
     {
+        if (fixedThreshold is not null && options.Method != SparsityMethod.Cats)
+            throw new ArgumentException($"{options.Method} takes no fixed threshold", nameof(fixedThreshold));
         _context = context;
         _weights = weights;
         Method = options.Method;
@@ -29,11 +32,20 @@ internal sealed class SparseFfnLayer : IDisposable
         _compact = options.GriffinPath == GriffinPath.Compact
             || (options.GriffinPath == GriffinPath.Auto && context.Backend == BackendKind.Cuda);
         _downT = TransposedDownWeights.Create(context, weights.WDown);
-        if (Method == SparsityMethod.Griffin)
+        if (fixedThreshold is { } tau)
+        {
+            _threshold = tau;
+            IsFixed = true;
+            Ready = true;
+        }
+        else if (Method == SparsityMethod.Griffin)
             Griffin = new GriffinSelector(config.HiddenDim);
         else
             Cats = new CatsCalibrator(config.HiddenDim, config.Activation);
     }
+
+    /// <summary>The τ is fixed (calibrated on text): nothing is observed, reset or re-selected.</summary>
+    public bool IsFixed { get; }
 
     public SparsityMethod Method { get; }
     public double Sparsity { get; }
@@ -51,6 +63,8 @@ internal sealed class SparseFfnLayer : IDisposable
 
     public void Reset()
     {
+        if (IsFixed)
+            return;
         Griffin?.Reset();
         Cats?.Reset();
         Ready = false;

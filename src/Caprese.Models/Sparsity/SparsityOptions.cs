@@ -21,6 +21,13 @@ public sealed record SparsityOptions(
 {
     public static SparsityOptions Dense { get; } = new(SparsityMethod.None, 0);
 
+    /// <summary>
+    /// Fixed thresholds calibrated on text (<see cref="SparsityCalibration.FromText"/>; CATS and TEAL only). When set,
+    /// prefills no longer calibrate and every decode step uses these thresholds; null = each prompt's own dense prefill.
+    /// It must have been made for this method, sparsity and layer range (<see cref="Validate"/> checks).
+    /// </summary>
+    public SparsityCalibration? Calibration { get; init; }
+
     /// <summary>The paper's setting per method: GRIFFIN on the first half of the layers, CATS (and TEAL) on all.</summary>
     public static SparsityOptions Default(SparsityMethod method, double sparsity, int layers) =>
         method == SparsityMethod.Griffin ? FirstHalf(method, sparsity, layers) : new(method, sparsity);
@@ -37,6 +44,7 @@ public sealed record SparsityOptions(
     }
 
     /// <exception cref="ArgumentOutOfRangeException">A field is out of range for a model of <paramref name="layers"/> layers.</exception>
+    /// <exception cref="ArgumentException"><see cref="Calibration"/> was made for another method, sparsity, layer range or model depth.</exception>
     public void Validate(int layers)
     {
         if (!Enum.IsDefined(Method))
@@ -51,5 +59,7 @@ public sealed record SparsityOptions(
             throw new ArgumentOutOfRangeException(nameof(LayerCount), n, $"sparse layers {FirstLayer}..{FirstLayer + n - 1} exceed the model's {layers}");
         if (GriffinReselectEvery < 0)
             throw new ArgumentOutOfRangeException(nameof(GriffinReselectEvery), GriffinReselectEvery, "must be >= 0");
+        if (Calibration?.MismatchWith(this, layers) is { } problem)
+            throw new ArgumentException(problem, nameof(Calibration));
     }
 }

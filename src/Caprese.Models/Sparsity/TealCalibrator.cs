@@ -16,20 +16,29 @@ public enum TealSite
 /// <summary>
 /// TEAL's threshold for one linear input: τ is the lower empirical <c>sparsity</c>-quantile of |x| over the
 /// observed rows (exact sort, as <see cref="CatsCalibrator.Quantile"/>), so that fraction of input entries
-/// falls below it. At most <see cref="CatsCalibrator.MaxRows"/> rows (the first) are kept.
+/// falls below it. At most <see cref="CatsCalibrator.MaxRows"/> rows (or the constructor's cap), the first, are kept.
 /// </summary>
 public sealed class TealCalibrator
 {
     private readonly List<float> _magnitudes = [];
 
-    public TealCalibrator(int width)
+    public TealCalibrator(int width, int maxRows = CatsCalibrator.MaxRows)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
         Width = width;
+        RowCap = maxRows;
     }
 
     public int Width { get; }
+
+    /// <summary>Rows kept at most.</summary>
+    public int RowCap { get; }
+
     public int RowCount => _magnitudes.Count / Width;
+
+    /// <summary>A copy of the magnitudes observed so far, in observation order (tests compare against it).</summary>
+    internal float[] Magnitudes() => [.. _magnitudes];
 
     public void Reset() => _magnitudes.Clear();
 
@@ -37,7 +46,7 @@ public sealed class TealCalibrator
     {
         if (rows.Length % Width != 0)
             throw new ArgumentException($"{rows.Length} values are not whole rows of {Width}", nameof(rows));
-        int n = Math.Min(rows.Length / Width, CatsCalibrator.MaxRows - RowCount);
+        int n = Math.Min(rows.Length / Width, RowCap - RowCount);
         foreach (float v in rows[..(n * Width)])
             _magnitudes.Add(MathF.Abs(v));
     }

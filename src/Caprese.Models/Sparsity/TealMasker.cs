@@ -8,25 +8,39 @@ namespace Caprese.Models.Sparsity;
 /// are copied to the host, entries below the site's τ are zeroed, and the row goes back before the dense
 /// matmul. The output equals what a sparse-input GEMV would compute, but nothing is skipped, so this is for
 /// quality evaluation only and decodes slower than dense (4 round trips per layer and step).
-/// Thresholds come from the dense prefill (reset at position 0, accumulated over chunks).
+/// Thresholds come from the dense prefill (reset at position 0, accumulated over chunks), or are fixed by
+/// <see cref="SparsityOptions.Calibration"/> (then prefills are not observed and decode masks from the first step).
 /// </summary>
 public sealed class TealMasker
 {
     private readonly TealCalibrator?[,] _sites;
     private readonly float[,] _thresholds;
+    private readonly int[] _widths;
+    private readonly bool[] _sparse;
     private float[] _host = [];
 
     internal TealMasker(ModelConfig config, SparsityOptions options)
     {
         options.Validate(config.Layers);
+        if (options.Calibration?.MismatchWith(config) is { } problem)
+            throw new ArgumentException(problem, nameof(options));
         Options = options;
         _sites = new TealCalibrator?[config.Layers, 4];
         _thresholds = new float[config.Layers, 4];
+        _sparse = new bool[config.Layers];
         var (first, end) = options.LayerRange(config.Layers);
-        int[] widths = [config.Dim, config.QueryDim, config.Dim, config.HiddenDim];
+        _widths = [config.Dim, config.QueryDim, config.Dim, config.HiddenDim];
         for (int l = first; l < end; l++)
+        {
+            _sparse[l] = true;
             for (int s = 0; s < 4; s++)
-                _sites[l, s] = new TealCalibrator(widths[s]);
+            {
+                if (options.Calibration is { } calibration)
+                    _thresholds[l, s] = calibration.Threshold(l, (TealSite)s);
+                else
+                    _sites[l, s] = new TealCalibrator(_widths[s]);
+            }
+        }
     }
 
     public SparsityOptions Options { get; }
@@ -62,9 +76,9 @@ public sealed class TealMasker
     internal void Mask(int layer, TealSite site, DeviceBuffer buffer, int rows)
     {
         float tau = _thresholds[layer, (int)site];
-        if (_sites[layer, (int)site] is not { } c || tau == 0f)
+        if (!_sparse[layer] || tau == 0f)
             return;
-        var span = Host(rows * c.Width);
+        var span = Host(rows * _widths[(int)site]);
         buffer.CopyTo(span);
         TealCalibrator.Mask(span, tau);
         buffer.CopyFrom<float>(span);

@@ -28,6 +28,7 @@ public sealed class TransformerModel : IDisposable
     private readonly bool _ownsWeights;
     private SparseFfnDecoder? _sparse;
     private TealMasker? _teal;
+    private IPrefillObserver? _observer;
     private AdapterSet? _adapters;
     private AdapterForm _adapterForm;
     private DeviceBuffer? _captureSparse;
@@ -82,8 +83,10 @@ public sealed class TransformerModel : IDisposable
 
     /// <summary>
     /// Switches decode to contextual sparsity (null or <see cref="SparsityMethod.None"/>: dense). Prefill stays
-    /// dense and supplies the statistics, so call this before the prompt's prefill. GRIFFIN and CATS build the
-    /// transposed down projections of the sparsified layers now (see TransposedDownWeights for the memory cost).
+    /// dense and supplies the statistics, so call this before the prompt's prefill; with
+    /// <see cref="SparsityOptions.Calibration"/> (CATS, TEAL) decode uses its fixed thresholds instead and prefills
+    /// calibrate nothing. GRIFFIN and CATS build the transposed down projections of the sparsified layers now (see
+    /// TransposedDownWeights for the memory cost).
     /// TEAL only masks inputs on the host (<see cref="TealMasker"/>): quality evaluation, not speed.
     /// </summary>
     /// <remarks>
@@ -199,6 +202,25 @@ public sealed class TransformerModel : IDisposable
     }
 
     /// <summary>
+    /// Calibration from text: a dense prefill of <paramref name="tokens"/> at positions 0.. that hands every layer's
+    /// pre-activation gate and linear inputs to <paramref name="observer"/>. No sparsity, no masking, and the decode
+    /// statistics of the current prompt are left alone; the KV cache is overwritten (prefill the prompt afterwards).
+    /// </summary>
+    internal void PrefillObserving(ReadOnlySpan<int> tokens, IPrefillObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        _observer = observer;
+        try
+        {
+            Forward(tokens, 0, decode: false);
+        }
+        finally
+        {
+            _observer = null;
+        }
+    }
+
+    /// <summary>
     /// Stage-1 collection: feeds <paramref name="token"/> at <paramref name="pos"/> with every FFN dense (no sparsity,
     /// no adapter, no GRIFFIN re-selection) and hands each sparsified layer's FFN input, dense output and plain sparse
     /// output (the prompt's current selection or threshold) to <paramref name="capture"/>. Layers without a selection yet
@@ -238,8 +260,9 @@ public sealed class TransformerModel : IDisposable
 
         // A decode step either runs sparse or (GRIFFIN's every ρ-th step) densely while observing, then re-selects.
         // A capturing step (stage-1 collection) is dense everywhere and leaves the statistics alone.
-        bool observe = capture is null && (decode ? _sparse?.BeginDecodeStep() == true : _sparse is not null);
-        if (!decode && pos0 == 0)
+        // A calibrating prefill (_observer) only reports its activations; a calibrated decoder observes no prefill.
+        bool observe = capture is null && _observer is null && (decode ? _sparse?.BeginDecodeStep() == true : _sparse?.ObservesPrefill == true);
+        if (!decode && pos0 == 0 && _observer is null)
         {
             _sparse?.BeginPrompt();
             _teal?.BeginPrompt();
@@ -249,11 +272,12 @@ public sealed class TransformerModel : IDisposable
         {
             lastRows = Math.Min(MaxBatchRows, tokens.Length - start);
             bool sparse = decode && !observe && capture is null && _sparse is not null;
+            _observer?.BeginRows(pos0 + start, lastRows);
             ForwardRows(tokens.Slice(start, lastRows), pos0 + start, decode, sparse, observe, capture);
         }
         if (observe)
             _sparse!.SelectFromStatistics();
-        if (!decode)
+        if (!decode && _observer is null)
             _teal?.EndPrefill();
         FinalNormAndClassify(lastRows - 1);
     }
@@ -317,6 +341,7 @@ public sealed class TransformerModel : IDisposable
         ctx.Matmul(xn, w.WUp, null, up);
         if (observe && _sparse!.NeedsPreActivation)
             _sparse.Observe(layer, _buffers.Gate, m, preActivation: true);
+        _observer?.ObserveGate(layer, _buffers.Gate);
         ctx.GatedActivation(gate, up, Config.Activation, gate);
         if (observe && !_sparse!.NeedsPreActivation)
             _sparse.Observe(layer, _buffers.Gate, m, preActivation: false);
@@ -343,6 +368,11 @@ public sealed class TransformerModel : IDisposable
     // TEAL: prefill rows feed the thresholds, decode rows are masked in place.
     private void ApplyTeal(int layer, TealSite site, DeviceBuffer input, int m, bool decode)
     {
+        if (_observer is not null)
+        {
+            _observer.ObserveInput(layer, site, input);
+            return;
+        }
         if (_teal is null)
             return;
         if (decode)
