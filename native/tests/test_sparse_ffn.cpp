@@ -256,7 +256,7 @@ TEST(SparseFfn, DuplicateIndicesCountPerOccurrence) {
   EXPECT_GT(diff, 1e-3);  // the reference really counts the repeat
 }
 
-// The parts depend on the item count only: any thread count gives the same bits.
+// Each output element sums its items in item order: any thread count gives the same bits.
 TEST(SparseFfn, ThreadCountInvariant) {
   Context one(CAPRESE_BACKEND_CPU, 1), two(CAPRESE_BACKEND_CPU, 2), three(CAPRESE_BACKEND_CPU, 3);
   const Ffn f = MakeFfn(136, 700, 16, CAPRESE_DTYPE_BF16, 11);

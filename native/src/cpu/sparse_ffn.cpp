@@ -3,10 +3,12 @@
 //
 // Steps: (1) list the neurons to compute ("items": active main neurons, then the extras);
 // THRESHOLD first computes the gate of every neuron for all rows, masks it per row and keeps
-// the union. (2) The item list is cut into a fixed number of parts that depends only on its
-// length, never on the thread count; each part streams its neurons' rows once for all M rows
-// (gate and up share every x load) and accumulates h·wd into its own partial y. (3) The
-// partials are added in part order. So the result is bitwise independent of the thread count.
+// the union. (2) Each item's gate and up rows are streamed once for all M rows (gate and up
+// share every x load) into its coefficients h[item][m]. (3) The down projection is split by
+// output columns, not by items: each task owns a block of columns of y for all M rows (small
+// enough to stay in L1 for M = 16) and adds h·wd over the items in item order. Every output
+// element therefore sums the same terms in the same order whatever the thread count, no
+// partial buffers are needed, and each down-projection weight is read once.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -19,8 +21,7 @@ namespace cpu {
 namespace {
 
 constexpr int kMaxRows = 16;
-constexpr int64_t kMaxParts = 16;       // partial y buffers: at most 16 x M x D floats
-constexpr int64_t kItemsPerPart = 32;   // fewer items than this per part: threads cost more
+constexpr int64_t kYBlockFloats = 8192;  // M rows x block columns of y: 32 KB, an L1's worth
 
 inline float Act(float g, bool gelu) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
@@ -54,12 +55,12 @@ void Dots2Scalar(const float* x, int m, int64_t d, const void* a, const void* b,
   }
 }
 
-// y_r += h[r] * w for r < m (rows of y are d apart).
+// y_r[0..len) += h[r] * w[0..len) for r < m (rows of y are `stride` apart).
 template <caprese_dtype D>
-void AxpyRowsScalar(const float* h, int m, const void* w, int64_t d, float* y) {
-  for (int64_t i = 0; i < d; ++i) {
+void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t stride, float* y) {
+  for (int64_t i = 0; i < len; ++i) {
     const float wv = LoadW<D>(w, i);
-    for (int r = 0; r < m; ++r) y[r * d + i] += h[r] * wv;
+    for (int r = 0; r < m; ++r) y[r * stride + i] += h[r] * wv;
   }
 }
 
@@ -103,27 +104,27 @@ CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, const void* a, con
 }
 
 template <caprese_dtype D>
-CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t d, float* y) {
+CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t len, int64_t stride, float* y) {
   __m256 hv[kMaxRows];
   for (int r = 0; r < m; ++r) hv[r] = _mm256_set1_ps(h[r]);
-  const int64_t d8 = d / 8 * 8;
-  for (int64_t i = 0; i < d8; i += 8) {
+  const int64_t len8 = len / 8 * 8;
+  for (int64_t i = 0; i < len8; i += 8) {
     const __m256 wv = LoadW8<D>(w, i);  // converted once for all M rows
     for (int r = 0; r < m; ++r) {
-      float* yr = y + r * d + i;
+      float* yr = y + r * stride + i;
       _mm256_storeu_ps(yr, _mm256_fmadd_ps(hv[r], wv, _mm256_loadu_ps(yr)));
     }
   }
-  for (int64_t i = d8; i < d; ++i) {
+  for (int64_t i = len8; i < len; ++i) {
     const float wv = LoadW<D>(w, i);
-    for (int r = 0; r < m; ++r) y[r * d + i] = std::fma(h[r], wv, y[r * d + i]);
+    for (int r = 0; r < m; ++r) y[r * stride + i] = std::fma(h[r], wv, y[r * stride + i]);
   }
 }
 #endif  // CAPRESE_X86
 
 struct Kernels {
   void (*dots2)(const float*, int, int64_t, const void*, const void*, float*, float*);
-  void (*axpy_rows)(const float*, int, const void*, int64_t, float*);
+  void (*axpy_rows)(const float*, int, const void*, int64_t, int64_t, float*);
 };
 
 template <caprese_dtype D>
@@ -192,46 +193,42 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
   }
   for (int64_t e = 0; e < a.r; ++e) items.push_back(h + e);
 
-  // (2) Parts: a function of the item count only, so the summation order is fixed.
+  // (2) Coefficients h[i][r] of every item for every row.
   const int64_t n = static_cast<int64_t>(items.size());
-  const int64_t parts = n == 0 ? 0 : std::min(kMaxParts, (n + kItemsPerPart - 1) / kItemsPerPart);
-  const int64_t out_size = a.m * d;
-  if (parts <= 1) std::fill_n(a.y, out_size, 0.0f);
-  std::vector<float> partial(parts > 1 ? static_cast<size_t>(parts * out_size) : 0, 0.0f);
-  pool.ParallelFor(parts, 1, [&](int64_t p0, int64_t p1) {
-    float g[kMaxRows], u[kMaxRows], hv[kMaxRows];
-    for (int64_t p = p0; p < p1; ++p) {
-      float* acc = parts > 1 ? partial.data() + p * out_size : a.y;
-      for (int64_t i = n * p / parts; i < n * (p + 1) / parts; ++i) {
-        const int64_t j = items[i];
-        const char* down;
-        if (j >= h) {  // extra neuron: gate = 1
-          kern.dots2(a.x, m, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr);
-          down = ed + (j - h) * row_bytes;
-        } else if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
-          kern.dots2(a.x, m, d, wu + j * row_bytes, nullptr, u, nullptr);
-          for (int r = 0; r < m; ++r) hv[r] = gate_act[j * m + r] * u[r];
-          down = wd + j * row_bytes;
-        } else {
-          kern.dots2(a.x, m, d, wg + j * row_bytes, wu + j * row_bytes, g, u);
-          for (int r = 0; r < m; ++r) hv[r] = Act(g[r], gelu) * u[r];
-          down = wd + j * row_bytes;
-        }
-        kern.axpy_rows(hv, m, down, d, acc);
+  std::vector<float> coef(static_cast<size_t>(n * m));
+  const int64_t item_grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, d));
+  pool.ParallelFor(n, item_grain, [&](int64_t i0, int64_t i1) {
+    float g[kMaxRows], u[kMaxRows];
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t j = items[i];
+      float* hv = coef.data() + i * m;
+      if (j >= h) {  // extra neuron: gate = 1
+        kern.dots2(a.x, m, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr);
+      } else if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
+        kern.dots2(a.x, m, d, wu + j * row_bytes, nullptr, u, nullptr);
+        for (int r = 0; r < m; ++r) hv[r] = gate_act[j * m + r] * u[r];
+      } else {
+        kern.dots2(a.x, m, d, wg + j * row_bytes, wu + j * row_bytes, g, u);
+        for (int r = 0; r < m; ++r) hv[r] = Act(g[r], gelu) * u[r];
       }
     }
   });
 
-  // (3) y = Σ partials in part order.
-  if (parts > 1) {
-    pool.ParallelFor(out_size, kElementwiseGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        float s = partial[i];
-        for (int64_t p = 1; p < parts; ++p) s += partial[p * out_size + i];
-        a.y[i] = s;
+  // (3) y[:, block] = Σ_i h[i] wd_i[block], one block of columns per task, items in order.
+  const int64_t esize = a.w_dtype == CAPRESE_DTYPE_F32 ? 4 : 2;
+  const int64_t block = std::clamp<int64_t>(kYBlockFloats / m / 8 * 8, 64, std::max<int64_t>(64, (d + 7) / 8 * 8));
+  const int64_t blocks = (d + block - 1) / block;
+  pool.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t c0 = b * block, len = std::min(block, d - c0);
+      for (int r = 0; r < m; ++r) std::fill_n(a.y + r * d + c0, len, 0.0f);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = items[i];
+        const char* down = j >= h ? ed + (j - h) * row_bytes : wd + j * row_bytes;
+        kern.axpy_rows(coef.data() + i * m, m, down + c0 * esize, len, d, a.y + c0);
       }
-    });
-  }
+    }
+  });
   return Status::Ok();
 }
 
