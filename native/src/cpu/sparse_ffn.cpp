@@ -5,8 +5,9 @@
 // THRESHOLD first computes the gate of every neuron for all rows, masks it per row and keeps
 // the union. (2) Each item's gate and up rows are streamed once for all M rows (gate and up
 // share every x load) into its coefficients h[item][m]. (3) The down projection is split by
-// output columns, not by items: each task owns a block of columns of y for all M rows (small
-// enough to stay in L1 for M = 16) and adds h·wd over the items in item order. Every output
+// output columns, not by items: each task owns a block of columns of y for all M rows, kept in a
+// local buffer with a non-power-of-two row pitch (small enough for L1 at M = 16, and free of the
+// set conflicts y's own 8 KB row stride causes), and adds h·wd over the items in item order. Every output
 // element therefore sums the same terms in the same order whatever the thread count, no
 // partial buffers are needed, and each down-projection weight is read once.
 #include <algorithm>
@@ -31,13 +32,13 @@ inline float Act(float g, bool gelu) {
 
 // ----------------------------------------------------------------- scalar path
 
-// out_a[r] = x_r · a, out_b[r] = x_r · b (b may be null) for r < m; 8 partial sums per
-// product mirror the vector lanes.
+// out_a[r] = x_r · a, out_b[r] = x_r · b (b may be null) for r < m, over d elements with the rows
+// of x `stride` apart; 8 partial sums per product mirror the vector lanes.
 template <caprese_dtype D>
-void Dots2Scalar(const float* x, int m, int64_t d, const void* a, const void* b, float* out_a, float* out_b) {
+void Dots2Scalar(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b) {
   for (int r = 0; r < m; ++r) {
     float sa[8] = {}, sb[8] = {};
-    const float* xr = x + r * d;
+    const float* xr = x + r * stride;
     const int64_t d8 = d / 8 * 8;
     for (int64_t i = 0; i < d8; i += 8)
       for (int l = 0; l < 8; ++l) {
@@ -69,7 +70,7 @@ void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t s
 // C rows of x against rows a and b (b may be null): 2C accumulators, each weight vector
 // converted once and used for all C rows.
 template <caprese_dtype D, int C>
-CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, const void* a, const void* b, float* out_a, float* out_b) {
+CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b) {
   __m256 acc_a[C], acc_b[C];
   for (int c = 0; c < C; ++c) acc_a[c] = acc_b[c] = _mm256_setzero_ps();
   const int64_t d8 = d / 8 * 8;
@@ -77,7 +78,7 @@ CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, const void* a, const void
     for (int64_t i = 0; i < d8; i += 8) {
       const __m256 wa = LoadW8<D>(a, i), wb = LoadW8<D>(b, i);
       for (int c = 0; c < C; ++c) {
-        const __m256 xv = _mm256_loadu_ps(x + c * d + i);
+        const __m256 xv = _mm256_loadu_ps(x + c * stride + i);
         acc_a[c] = _mm256_fmadd_ps(xv, wa, acc_a[c]);
         acc_b[c] = _mm256_fmadd_ps(xv, wb, acc_b[c]);
       }
@@ -85,22 +86,22 @@ CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, const void* a, const void
   } else {
     for (int64_t i = 0; i < d8; i += 8) {
       const __m256 wa = LoadW8<D>(a, i);
-      for (int c = 0; c < C; ++c) acc_a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * d + i), wa, acc_a[c]);
+      for (int c = 0; c < C; ++c) acc_a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * stride + i), wa, acc_a[c]);
     }
   }
   for (int c = 0; c < C; ++c) {
-    out_a[c] = FinishDot<D>(acc_a[c], x + c * d, a, d8, d);
-    if (b) out_b[c] = FinishDot<D>(acc_b[c], x + c * d, b, d8, d);
+    out_a[c] = FinishDot<D>(acc_a[c], x + c * stride, a, d8, d);
+    if (b) out_b[c] = FinishDot<D>(acc_b[c], x + c * stride, b, d8, d);
   }
 }
 
 template <caprese_dtype D>
-CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, const void* a, const void* b, float* out_a,
+CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a,
                             float* out_b) {
   // Tiles of 4 rows keep 8 accumulators plus 2 weight vectors in the 16 ymm registers.
   int r = 0;
-  for (; r + 4 <= m; r += 4) Dots2Tile<D, 4>(x + r * d, d, a, b, out_a + r, out_b ? out_b + r : nullptr);
-  for (; r < m; ++r) Dots2Tile<D, 1>(x + r * d, d, a, b, out_a + r, out_b ? out_b + r : nullptr);
+  for (; r + 4 <= m; r += 4) Dots2Tile<D, 4>(x + r * stride, d, stride, a, b, out_a + r, out_b ? out_b + r : nullptr);
+  for (; r < m; ++r) Dots2Tile<D, 1>(x + r * stride, d, stride, a, b, out_a + r, out_b ? out_b + r : nullptr);
 }
 
 template <caprese_dtype D>
@@ -123,7 +124,7 @@ CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t len
 #endif  // CAPRESE_X86
 
 struct Kernels {
-  void (*dots2)(const float*, int, int64_t, const void*, const void*, float*, float*);
+  void (*dots2)(const float*, int, int64_t, int64_t, const void*, const void*, float*, float*);
   void (*axpy_rows)(const float*, int, const void*, int64_t, int64_t, float*);
 };
 
@@ -177,7 +178,7 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
     pool.ParallelFor(h, grain, [&](int64_t j0, int64_t j1) {
       float g[kMaxRows];
       for (int64_t j = j0; j < j1; ++j) {
-        kern.dots2(a.x, m, d, wg + j * row_bytes, nullptr, g, nullptr);
+        kern.dots2(a.x, m, d, d, wg + j * row_bytes, nullptr, g, nullptr);
         bool keep_any = false;
         for (int r = 0; r < m; ++r) {
           const float v = Act(g[r], gelu);
@@ -203,12 +204,12 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
       const int64_t j = items[i];
       float* hv = coef.data() + i * m;
       if (j >= h) {  // extra neuron: gate = 1
-        kern.dots2(a.x, m, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr);
+        kern.dots2(a.x, m, d, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr);
       } else if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
-        kern.dots2(a.x, m, d, wu + j * row_bytes, nullptr, u, nullptr);
+        kern.dots2(a.x, m, d, d, wu + j * row_bytes, nullptr, u, nullptr);
         for (int r = 0; r < m; ++r) hv[r] = gate_act[j * m + r] * u[r];
       } else {
-        kern.dots2(a.x, m, d, wg + j * row_bytes, wu + j * row_bytes, g, u);
+        kern.dots2(a.x, m, d, d, wg + j * row_bytes, wu + j * row_bytes, g, u);
         for (int r = 0; r < m; ++r) hv[r] = Act(g[r], gelu) * u[r];
       }
     }
@@ -218,15 +219,20 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
   const int64_t esize = a.w_dtype == CAPRESE_DTYPE_F32 ? 4 : 2;
   const int64_t block = std::clamp<int64_t>(kYBlockFloats / m / 8 * 8, 64, std::max<int64_t>(64, (d + 7) / 8 * 8));
   const int64_t blocks = (d + block - 1) / block;
+  // The block is accumulated in a local buffer whose row stride is not a power of two: with y's own stride
+  // (D floats, often 8 KB) the M rows of a column all fall into one L1 set, and 16 rows overflow its 8 ways.
+  const int64_t pitch = block + 16;
   pool.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> acc(static_cast<size_t>(m * pitch));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t c0 = b * block, len = std::min(block, d - c0);
-      for (int r = 0; r < m; ++r) std::fill_n(a.y + r * d + c0, len, 0.0f);
+      std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t j = items[i];
         const char* down = j >= h ? ed + (j - h) * row_bytes : wd + j * row_bytes;
-        kern.axpy_rows(coef.data() + i * m, m, down + c0 * esize, len, d, a.y + c0);
+        kern.axpy_rows(coef.data() + i * m, m, down + c0 * esize, len, pitch, acc.data());
       }
+      for (int r = 0; r < m; ++r) std::copy_n(acc.data() + r * pitch, len, a.y + r * d + c0);
     }
   });
   return Status::Ok();
