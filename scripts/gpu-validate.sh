@@ -16,6 +16,11 @@
 #                              machine has no .NET): when set, also times whole-model decoding of
 #                              a Llama-3.1-8B-shaped f16 model against the memory roofline, and
 #                              adapter-training throughput (`caprese bench-training`) on one such layer
+#   CAPRESE_GPU_PEERS          a self-contained `caprese-gpu-peers` (bench/Caprese.GpuPeers;
+#                              `scripts/publish-gpu-bundle.sh peers`, a bundle of its own: with the CLI's
+#                              it exceeds the carry limit): when set, also checks and times Caprese's
+#                              sparse-FFN kernel against the same op written with ILGPU at Llama-3.1-8B's
+#                              FFN shape, into OUTDIR/ilgpu-peer.json
 set -u
 
 if [ $# -ne 1 ]; then
@@ -114,6 +119,10 @@ if [ $BUILT -eq 0 ]; then
     CAPRESE_NATIVE_LIBRARY="$BUILD/lib/libcaprese.so" run_step training-bench "$CAPRESE_CLI" bench-training \
       --preset llama-3.1-8b --layers 1 --weights f16 --backend cuda \
       --json "$OUT/training-bench-llama-3.1-8b.json"
+  fi
+  if [ -n "${CAPRESE_GPU_PEERS:-}" ]; then
+    # Our sparse-FFN kernel against the ILGPU peer on the same weights (outputs compared, then timed).
+    CAPRESE_NATIVE_LIBRARY="$BUILD/lib/libcaprese.so" run_step ilgpu-peer "$CAPRESE_GPU_PEERS" "$OUT/ilgpu-peer.json"
   fi
 else
   log "build failed: tests, sanitizers and harness not run"
