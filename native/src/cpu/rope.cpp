@@ -1,7 +1,9 @@
-// Rotary position embedding, in place on x[M, heads, head_dim].
+// Rotary position embedding, in place on x[M, heads, head_dim], and its gradient.
 // Angles are (pos0 + m) * freq_i evaluated in double: at positions near 128K a float angle
 // would be off by ~0.01 rad, and cos/sin are computed once per (row, pair) and shared by
-// all heads of the row.
+// all heads of the row. The gradient of a rotation by +angle is the rotation by -angle (its
+// transpose), so both directions share one loop and rope followed by rope_backward returns x
+// up to f32 rounding.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,7 +13,10 @@
 namespace caprese {
 namespace cpu {
 
-Status Rope(ThreadPool& pool, const RopeArgs& a) {
+namespace {
+
+// sign = +1: rotate each pair by +angle (the forward); -1: by -angle (the gradient).
+Status Rotate(ThreadPool& pool, const RopeArgs& a, float sign) {
   const int64_t half = a.head_dim / 2;
   std::vector<double> freq(half);
   for (int64_t i = 0; i < half; ++i)
@@ -27,7 +32,7 @@ Status Rope(ThreadPool& pool, const RopeArgs& a) {
       for (int64_t i = 0; i < half; ++i) {
         const double angle = pos * freq[i];
         cs[2 * i] = static_cast<float>(std::cos(angle));
-        cs[2 * i + 1] = static_cast<float>(std::sin(angle));
+        cs[2 * i + 1] = sign * static_cast<float>(std::sin(angle));
       }
       for (int64_t h = 0; h < a.heads; ++h) {
         float* x = a.x + r * row + h * a.head_dim;
@@ -43,6 +48,12 @@ Status Rope(ThreadPool& pool, const RopeArgs& a) {
   });
   return Status::Ok();
 }
+
+}  // namespace
+
+Status Rope(ThreadPool& pool, const RopeArgs& a) { return Rotate(pool, a, 1.0f); }
+
+Status RopeBackward(ThreadPool& pool, const RopeArgs& a) { return Rotate(pool, a, -1.0f); }
 
 }  // namespace cpu
 }  // namespace caprese

@@ -54,8 +54,9 @@ cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* s
 // sample.cu: one block per row, no scratch; the ids match the CPU backend's exactly.
 cudaError_t LaunchSample(const SampleArgs& a, cudaStream_t stream);
 
-// Training ops, one kernel file each (rmsnorm_backward.cu, rope_backward.cu,
-// gated_activation_backward.cu, attention_backward.cu, transpose.cu, axpby.cu, mul.cu, adam.cu).
+// Training ops, one kernel file each (rmsnorm_backward.cu,
+// gated_activation_backward.cu, attention_backward.cu, transpose.cu, axpby.cu, mul.cu, adam.cu;
+// the rope gradient is the reverse rotation in rope.cu).
 cudaError_t LaunchRmsNormBackward(const RmsNormBackwardArgs& a, cudaStream_t stream);
 cudaError_t LaunchRopeBackward(const RopeArgs& a, cudaStream_t stream);
 cudaError_t LaunchGatedActivationBackward(const GatedActivationBackwardArgs& a, cudaStream_t stream);

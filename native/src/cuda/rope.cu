@@ -1,4 +1,6 @@
-// In-place rotary embedding, one thread per rotated pair.
+// In-place rotary embedding, one thread per rotated pair, and its gradient: the transpose of a
+// rotation by +angle is the rotation by -angle, so the backward is the same kernel with the
+// sine negated (rope then rope_backward returns x up to f32 rounding).
 //
 // Precision: the angle is pos * freq with pos up to ~1e5 (long contexts). In f32 that
 // product carries an absolute error of up to ~pos * 2^-24 ≈ 0.006 rad at 1e5, which shows
@@ -18,7 +20,7 @@ constexpr int kThreads = 256;
 template <bool kHalfSplit>
 __global__ void __launch_bounds__(kThreads)
 RopeKernel(float* __restrict__ x, const float* __restrict__ inv_freq, int64_t heads, int half,
-           int64_t total_pairs, int32_t pos0, double log_theta) {
+           int64_t total_pairs, int32_t pos0, double log_theta, double sign) {
   const int64_t t = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
   if (t >= total_pairs) return;
   const int i = static_cast<int>(t % half);
@@ -29,6 +31,7 @@ RopeKernel(float* __restrict__ x, const float* __restrict__ inv_freq, int64_t he
                           : exp(-log_theta * (2.0 * i) / (2.0 * half));  // theta^(-2i/hd)
   double s, c;
   sincos(static_cast<double>(pos0 + m) * freq, &s, &c);
+  s *= sign;
   float* v = x + row_head * (2 * half);
   const int i0 = kHalfSplit ? i : 2 * i;
   const int i1 = kHalfSplit ? i + half : 2 * i + 1;
@@ -37,19 +40,25 @@ RopeKernel(float* __restrict__ x, const float* __restrict__ inv_freq, int64_t he
   v[i1] = static_cast<float>(a * s + b * c);
 }
 
-}  // namespace
-
-cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream) {
+// sign = +1: the forward rotation; -1: its gradient.
+cudaError_t LaunchRotation(const RopeArgs& a, cudaStream_t stream, double sign) {
   const int half = static_cast<int>(a.head_dim / 2);
   const int64_t pairs = a.m * a.heads * half;
+  if ((pairs + kThreads - 1) / kThreads > INT32_MAX) return cudaErrorNotSupported;
   const double log_theta = a.inv_freq != nullptr ? 0.0 : std::log(static_cast<double>(a.theta));
   const unsigned grid = CeilDiv(pairs, kThreads);
   if (a.style == CAPRESE_ROPE_HALF_SPLIT)
-    RopeKernel<true><<<grid, kThreads, 0, stream>>>(a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta);
+    RopeKernel<true><<<grid, kThreads, 0, stream>>>(a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
   else
-    RopeKernel<false><<<grid, kThreads, 0, stream>>>(a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta);
+    RopeKernel<false><<<grid, kThreads, 0, stream>>>(a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
   return cudaGetLastError();
 }
+
+}  // namespace
+
+cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream) { return LaunchRotation(a, stream, 1.0); }
+
+cudaError_t LaunchRopeBackward(const RopeArgs& a, cudaStream_t stream) { return LaunchRotation(a, stream, -1.0); }
 
 }  // namespace cuda
 }  // namespace caprese
