@@ -10,16 +10,7 @@ namespace Caprese.Cli.Commands;
 /// <summary>`caprese bench`: greedy decode speed of a synthetic model at a real checkpoint's shape (no files needed).</summary>
 internal static class BenchCommand
 {
-    private static readonly Dictionary<string, Func<ModelConfig>> Presets = new()
-    {
-        ["llama-3.1-8b"] = () => ModelPresets.Llama31_8B,
-        ["llama-3.1-70b"] = () => ModelPresets.Llama31_70B,
-        ["qwen2.5-14b"] = () => ModelPresets.Qwen25_14B,
-        ["gemma-2-9b"] = () => ModelPresets.Gemma2_9B,
-        ["tiny-llama"] = () => ModelPresets.Tiny(ModelFamily.Llama),
-        ["tiny-qwen2"] = () => ModelPresets.Tiny(ModelFamily.Qwen2),
-        ["tiny-gemma2"] = () => ModelPresets.Tiny(ModelFamily.Gemma2),
-    };
+    private static IReadOnlyDictionary<string, Func<ModelConfig>> Presets => ModelPresets.ByName;
 
     public static Command Create()
     {

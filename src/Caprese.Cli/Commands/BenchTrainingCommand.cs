@@ -32,16 +32,7 @@ internal static class BenchTrainingCommand
 
     private const int PresetRank = 256;
 
-    private static readonly Dictionary<string, Func<ModelConfig>> Presets = new()
-    {
-        ["llama-3.1-8b"] = () => ModelPresets.Llama31_8B,
-        ["llama-3.1-70b"] = () => ModelPresets.Llama31_70B,
-        ["qwen2.5-14b"] = () => ModelPresets.Qwen25_14B,
-        ["gemma-2-9b"] = () => ModelPresets.Gemma2_9B,
-        ["tiny-llama"] = () => ModelPresets.Tiny(ModelFamily.Llama),
-        ["tiny-qwen2"] = () => ModelPresets.Tiny(ModelFamily.Qwen2),
-        ["tiny-gemma2"] = () => ModelPresets.Tiny(ModelFamily.Gemma2),
-    };
+    private static IReadOnlyDictionary<string, Func<ModelConfig>> Presets => ModelPresets.ByName;
 
     private sealed record Settings(
         string? Preset, string? ModelPath, int Layers, string? Weights, ModelLoadOptions Load, string Method, double Sparsity,

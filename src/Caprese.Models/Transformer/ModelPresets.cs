@@ -12,6 +12,18 @@ public static class ModelPresets
 {
     private const int DefaultContext = 4096;
 
+    /// <summary>The presets by their command-line names (`caprese bench --preset ...`).</summary>
+    public static IReadOnlyDictionary<string, Func<ModelConfig>> ByName { get; } = new Dictionary<string, Func<ModelConfig>>
+    {
+        ["llama-3.1-8b"] = () => Llama31_8B,
+        ["llama-3.1-70b"] = () => Llama31_70B,
+        ["qwen2.5-14b"] = () => Qwen25_14B,
+        ["gemma-2-9b"] = () => Gemma2_9B,
+        ["tiny-llama"] = () => Tiny(ModelFamily.Llama),
+        ["tiny-qwen2"] = () => Tiny(ModelFamily.Qwen2),
+        ["tiny-gemma2"] = () => Tiny(ModelFamily.Gemma2),
+    };
+
     public static ModelConfig Llama31_8B => Llama31(dim: 4096, hidden: 14336, layers: 32, heads: 32);
 
     public static ModelConfig Llama31_70B => Llama31(dim: 8192, hidden: 28672, layers: 80, heads: 64);
