@@ -15,4 +15,6 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     EvalRecoveryCommand.Create(),
     BenchTrainingCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+// Ctrl+C / SIGTERM cancel the command's token; long commands (distill) then finish their current step and say where
+// their checkpoint is, which can take longer than System.CommandLine's default of 2 s before it kills the process.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });

@@ -45,6 +45,27 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void AnInterruptedDistillKeepsItsCheckpointAndTheSameCommandResumesFromIt()
+    {
+        string adapter = Path.Combine(_dir, "i.safetensors");
+        string[] args = ["distill", "--out", adapter, "--samples", "48", "--continuation-tokens", "24", "--stage1-epochs", "2",
+            "--stage2-epochs", "30", "--stage2-batch", "4", "--rank", "4", "--eval-tokens", "8"];
+        // Ctrl+C once stage 2 has started: stage 1's layers are in the checkpoint by then.
+        var first = CapreseProcess.Run(_dir, line => line.StartsWith("stage2", StringComparison.Ordinal), args);
+        Assert.True(first.ExitCode == 130, $"exit {first.ExitCode}\n{first.Stderr}");
+        Assert.Contains($"progress is in {adapter}.ckpt", first.Stderr);
+        Assert.True(File.Exists(adapter + ".ckpt"));
+        Assert.False(File.Exists(adapter));
+
+        var second = CapreseProcess.Run(_dir, args);
+        Assert.True(second.ExitCode == 0, second.Stderr);
+        Assert.Contains($"resuming from {adapter}.ckpt", second.Stderr);
+        Assert.DoesNotContain("stage1 ", second.Stderr); // stage 1 was done: not trained again
+        Assert.True(File.Exists(adapter));
+        Assert.False(File.Exists(adapter + ".ckpt"));
+    }
+
+    [Fact]
     public void ATruncatedAdapterFileIsAnErrorNamingTheFile()
     {
         string bad = Path.Combine(_dir, "bad.safetensors");

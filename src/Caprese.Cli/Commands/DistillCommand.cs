@@ -55,6 +55,7 @@ internal static class DistillCommand
         {
             var bar = new ConsoleProgressBar();
             var checkpoint = new DistillationCheckpoint(checkpointPath ?? output + ".ckpt");
+            using var onCancel = ct.Register(() => Console.Error.WriteLine(Environment.NewLine + "interrupt: stopping after the current step"));
             plotPath ??= Path.Combine(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileNameWithoutExtension(output) + ".loss.png");
             try
             {
