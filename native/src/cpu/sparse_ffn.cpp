@@ -4,12 +4,10 @@
 // Steps: (1) list the neurons to compute ("items": active main neurons, then the extras);
 // THRESHOLD first computes the gate of every neuron for all rows, masks it per row and keeps
 // the union. (2) Each item's gate and up rows are streamed once for all M rows (gate and up
-// share every x load) into its coefficients h[item][m]. (3) The down projection is split by
-// output columns, not by items: each task owns a block of columns of y for all M rows, kept in a
-// local buffer with a non-power-of-two row pitch (small enough for L1 at M = 16, and free of the
-// set conflicts y's own 8 KB row stride causes), and adds h·wd over the items in item order. Every output
-// element therefore sums the same terms in the same order whatever the thread count, no
-// partial buffers are needed, and each down-projection weight is read once.
+// share every x load) into its coefficients h[item][m]. (3) The items are cut into parts whose
+// number depends only on the item count; each part adds h·wd of its items, in order, into its own
+// partial y (column blocks sized to L1, rows padded against cache-set conflicts), and the partials
+// are added in part order. So the result is bitwise independent of the thread count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -23,6 +21,9 @@ namespace {
 
 constexpr int kMaxRows = 16;
 constexpr int64_t kYBlockFloats = 8192;  // M rows x block columns of y: 32 KB, an L1's worth
+constexpr int64_t kMaxParts = 16;        // partial y buffers (parallelism of the down projection)
+constexpr int64_t kItemsPerPart = 128;   // fewer items than this per part: the partials cost more than they give
+constexpr int64_t kItemsPerSweep = 32;   // items applied per pass over the column blocks
 
 inline float Act(float g, bool gelu) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
@@ -215,24 +216,40 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
     }
   });
 
-  // (3) y[:, block] = Σ_i h[i] wd_i[block], one block of columns per task, items in order.
+  // (3) y = Σ_i h[i] wd_i. The items are cut into parts (a function of their count only, for a fixed summation
+  // order); each part adds its items into its own partial y, walking 32 items at a time across column blocks that
+  // keep M rows of y in L1, so every weight row is read in a few long contiguous pieces while it is hot in the TLB.
+  // Partials have a non-power-of-two row pitch: with a pitch of D floats (often 8 KB) the M rows of a column all
+  // fall into one L1 set and 16 rows overflow its 8 ways. The partials are then added in part order.
   const int64_t esize = a.w_dtype == CAPRESE_DTYPE_F32 ? 4 : 2;
+  const int64_t parts = std::clamp<int64_t>((n + kItemsPerPart - 1) / kItemsPerPart, 1, kMaxParts);
+  const int64_t pitch = (d + 7) / 8 * 8 + 16;
   const int64_t block = std::clamp<int64_t>(kYBlockFloats / m / 8 * 8, 64, std::max<int64_t>(64, (d + 7) / 8 * 8));
-  const int64_t blocks = (d + block - 1) / block;
-  // The block is accumulated in a local buffer whose row stride is not a power of two: with y's own stride
-  // (D floats, often 8 KB) the M rows of a column all fall into one L1 set, and 16 rows overflow its 8 ways.
-  const int64_t pitch = block + 16;
-  pool.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<float> acc(static_cast<size_t>(m * pitch));
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t c0 = b * block, len = std::min(block, d - c0);
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t j = items[i];
-        const char* down = j >= h ? ed + (j - h) * row_bytes : wd + j * row_bytes;
-        kern.axpy_rows(coef.data() + i * m, m, down + c0 * esize, len, pitch, acc.data());
+  std::vector<float> partial(static_cast<size_t>(parts * m * pitch));
+  pool.ParallelFor(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* acc = partial.data() + p * m * pitch;
+      std::fill_n(acc, m * pitch, 0.0f);
+      const int64_t first = n * p / parts, end = n * (p + 1) / parts;
+      for (int64_t i0 = first; i0 < end; i0 += kItemsPerSweep) {
+        const int64_t i1 = std::min(end, i0 + kItemsPerSweep);
+        for (int64_t c0 = 0; c0 < d; c0 += block) {
+          const int64_t len = std::min(block, d - c0);
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t j = items[i];
+            const char* down = j >= h ? ed + (j - h) * row_bytes : wd + j * row_bytes;
+            kern.axpy_rows(coef.data() + i * m, m, down + c0 * esize, len, pitch, acc + c0);
+          }
+        }
       }
-      for (int r = 0; r < m; ++r) std::copy_n(acc.data() + r * pitch, len, a.y + r * d + c0);
+    }
+  });
+  pool.ParallelFor(m * d, kElementwiseGrain, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t r = e / d, c = e % d;
+      float sum = 0.0f;
+      for (int64_t p = 0; p < parts; ++p) sum += partial[(p * m + r) * pitch + c];
+      a.y[e] = sum;
     }
   });
   return Status::Ok();
