@@ -1,42 +1,36 @@
 // C ABI of the ops: check every argument, then dispatch to the context's backend inside an
 // NVTX range. Shapes use M rows (tokens), K input and N output features.
 #include <cmath>
+#include <cstdio>
 
-#include "api/errors.h"
-#include "api/handles.h"
-#include "api/nvtx.h"
-#include "api/tensor_check.h"
+#include "api/op_common.h"
 
 using namespace caprese;
 
-namespace {
+namespace caprese {
 
-constexpr std::initializer_list<caprese_dtype> kF32 = {CAPRESE_DTYPE_F32};
-constexpr std::initializer_list<caprese_dtype> kWeights = {CAPRESE_DTYPE_F32, CAPRESE_DTYPE_F16,
-                                                           CAPRESE_DTYPE_BF16};
-
-Status CheckCtx(caprese_context_t ctx) {
-  if (ctx == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "ctx: NULL context");
+Status CheckRopeArgs(const char* op, const caprese_tensor* x, int32_t pos0, float theta,
+                     const caprese_tensor* inv_freq, int32_t style) {
+  CAPRESE_RETURN_IF_ERROR(CheckTensor("x", x, 3, kF32));
+  const int64_t hd = x->shape[2];
+  if (hd % 2 != 0) return Fail(CAPRESE_ERROR_SHAPE, "%s: head_dim must be even (got %lld)", op, (long long)hd);
+  if (pos0 < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "pos0: must be >= 0 (got %d)", pos0);
+  if (style != CAPRESE_ROPE_INTERLEAVED && style != CAPRESE_ROPE_HALF_SPLIT)
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "style: unknown rope style %d", style);
+  if (inv_freq != nullptr) {
+    CAPRESE_RETURN_IF_ERROR(CheckTensor("inv_freq", inv_freq, 1, kF32));
+    if (inv_freq->shape[0] != hd / 2) {
+      char what[64];
+      std::snprintf(what, sizeof what, "%s: inv_freq must be [head_dim / 2]", op);
+      return ShapeMismatch(what, *inv_freq, "inv_freq", *x, "x");
+    }
+  } else if (!(theta > 0.0f) || !std::isfinite(theta)) {
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "theta: must be a finite value > 0 (got %g)", theta);
+  }
   return Status::Ok();
 }
 
-Status ShapeMismatch(const char* what, const caprese_tensor& a, const char* an,
-                     const caprese_tensor& b, const char* bn) {
-  char sa[96], sb[96];
-  return Fail(CAPRESE_ERROR_SHAPE, "%s: %s %s vs %s %s", what, an, ShapeString(a, sa, sizeof sa), bn,
-              ShapeString(b, sb, sizeof sb));
-}
-
-template <typename F>
-caprese_status RunOp(caprese_context_t ctx, const char* name, F&& body) {
-  return Guard([&]() -> Status {
-    CAPRESE_RETURN_IF_ERROR(CheckCtx(ctx));
-    NvtxRange range(name);
-    return body(*ctx->backend);
-  });
-}
-
-}  // namespace
+}  // namespace caprese
 
 extern "C" {
 
@@ -85,19 +79,8 @@ CAPRESE_API caprese_status caprese_rope(caprese_context_t ctx, caprese_tensor* x
                                         float theta, const caprese_tensor* inv_freq,
                                         int32_t style) {
   return RunOp(ctx, "caprese_rope", [&](Backend& be) -> Status {
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("x", x, 3, kF32));
-    int64_t hd = x->shape[2];
-    if (hd % 2 != 0) return Fail(CAPRESE_ERROR_SHAPE, "rope: head_dim must be even (got %lld)", (long long)hd);
-    if (pos0 < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "pos0: must be >= 0 (got %d)", pos0);
-    if (style != CAPRESE_ROPE_INTERLEAVED && style != CAPRESE_ROPE_HALF_SPLIT)
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "style: unknown rope style %d", style);
-    if (inv_freq != nullptr) {
-      CAPRESE_RETURN_IF_ERROR(CheckTensor("inv_freq", inv_freq, 1, kF32));
-      if (inv_freq->shape[0] != hd / 2)
-        return ShapeMismatch("rope: inv_freq must be [head_dim / 2]", *inv_freq, "inv_freq", *x, "x");
-    } else if (!(theta > 0.0f) || !std::isfinite(theta)) {
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "theta: must be a finite value > 0 (got %g)", theta);
-    }
+    CAPRESE_RETURN_IF_ERROR(CheckRopeArgs("rope", x, pos0, theta, inv_freq, style));
+    const int64_t hd = x->shape[2];
     RopeArgs a{static_cast<float*>(x->data), inv_freq ? static_cast<const float*>(inv_freq->data) : nullptr,
                x->shape[0], x->shape[1], hd, pos0, theta, static_cast<caprese_rope_style>(style)};
     return be.Rope(a);

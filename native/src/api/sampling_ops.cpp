@@ -2,10 +2,7 @@
 // both backends share is core/sampling.h).
 #include <cmath>
 
-#include "api/errors.h"
-#include "api/handles.h"
-#include "api/nvtx.h"
-#include "api/tensor_check.h"
+#include "api/op_common.h"
 #include "core/sampling.h"
 
 using namespace caprese;
@@ -14,17 +11,11 @@ extern "C" {
 
 CAPRESE_API caprese_status caprese_sample(caprese_context_t ctx, const caprese_tensor* x,
                                           const caprese_sampling_params* params, caprese_tensor* out) {
-  return Guard([&]() -> Status {
-    if (ctx == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "ctx: NULL context");
-    NvtxRange range("caprese_sample");
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("x", x, 2, {CAPRESE_DTYPE_F32}));
+  return RunOp(ctx, "caprese_sample", [&](Backend& be) -> Status {
+    CAPRESE_RETURN_IF_ERROR(CheckTensor("x", x, 2, kF32));
     CAPRESE_RETURN_IF_ERROR(CheckTensor("out", out, 1, {CAPRESE_DTYPE_I32}));
     const int64_t m = x->shape[0], v = x->shape[1];
-    if (out->shape[0] != m) {
-      char sa[96], sb[96];
-      return Fail(CAPRESE_ERROR_SHAPE, "sample: out must be [rows of x]: out %s vs x %s",
-                  ShapeString(*out, sa, sizeof sa), ShapeString(*x, sb, sizeof sb));
-    }
+    if (out->shape[0] != m) return ShapeMismatch("sample: out must be [rows of x]", *out, "out", *x, "x");
     if (v > sampling::kMaxVocab)
       return Fail(CAPRESE_ERROR_SHAPE, "x: at most %lld columns (vocabulary entries) are supported (got %lld)",
                   static_cast<long long>(sampling::kMaxVocab), static_cast<long long>(v));
@@ -43,7 +34,7 @@ CAPRESE_API caprese_status caprese_sample(caprese_context_t ctx, const caprese_t
     if (p.flags != 0)
       return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.flags: reserved, must be 0 (got %d)", p.flags);
     SampleArgs a{static_cast<const float*>(x->data), static_cast<int32_t*>(out->data), m, v, p};
-    return ctx->backend->Sample(a);
+    return be.Sample(a);
   });
 }
 

@@ -1,29 +1,14 @@
 // C ABI of caprese_sparse_ffn: check every argument, then dispatch to the backend.
-// Kept apart from ops.cpp because it has many more arguments than the other ops; the
-// helpers below mirror ops.cpp's.
+// Kept apart from ops.cpp because it has many more arguments than the other ops.
 #include <cmath>
 
-#include "api/errors.h"
-#include "api/handles.h"
-#include "api/nvtx.h"
-#include "api/tensor_check.h"
+#include "api/op_common.h"
 
 using namespace caprese;
 
 namespace {
 
 constexpr int64_t kSparseFfnMaxRows = 16;
-
-constexpr std::initializer_list<caprese_dtype> kF32 = {CAPRESE_DTYPE_F32};
-constexpr std::initializer_list<caprese_dtype> kWeights = {CAPRESE_DTYPE_F32, CAPRESE_DTYPE_F16,
-                                                           CAPRESE_DTYPE_BF16};
-
-Status ShapeMismatch(const char* what, const caprese_tensor& a, const char* an, const caprese_tensor& b,
-                     const char* bn) {
-  char sa[96], sb[96];
-  return Fail(CAPRESE_ERROR_SHAPE, "%s: %s %s vs %s %s", what, an, ShapeString(a, sa, sizeof sa), bn,
-              ShapeString(b, sb, sizeof sb));
-}
 
 Status SameDtype(const char* name, const caprese_tensor& t, const caprese_tensor& w_gate) {
   if (t.dtype != w_gate.dtype)
@@ -65,9 +50,7 @@ CAPRESE_API caprese_status caprese_sparse_ffn(caprese_context_t ctx, const capre
                                               const caprese_tensor* w_down_t, const caprese_tensor* indices,
                                               const caprese_tensor* extra_up, const caprese_tensor* extra_down,
                                               const caprese_sparse_ffn_params* params, caprese_tensor* y) {
-  return Guard([&]() -> Status {
-    if (ctx == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "ctx: NULL context");
-    NvtxRange range("caprese_sparse_ffn");
+  return RunOp(ctx, "caprese_sparse_ffn", [&](Backend& be) -> Status {
     if (params == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params: NULL pointer");
     const caprese_sparse_ffn_params p = *params;
     if (p.activation != CAPRESE_ACTIVATION_SILU && p.activation != CAPRESE_ACTIVATION_GELU_TANH)
@@ -149,7 +132,7 @@ CAPRESE_API caprese_status caprese_sparse_ffn(caprese_context_t ctx, const capre
                     static_cast<caprese_activation>(p.activation),
                     static_cast<caprese_sparse_selection>(p.selection),
                     p.threshold};
-    return ctx->backend->SparseFfn(a);
+    return be.SparseFfn(a);
   });
 }
 

@@ -1,37 +1,14 @@
 // C ABI of the training ops (backward passes, elementwise helpers, the Adam step): check every
 // argument, including the aliasing rules of caprese.h, then dispatch to the context's backend
-// inside an NVTX range. The helpers mirror ops.cpp's.
+// inside an NVTX range (helpers shared with the other ops in op_common.h).
 #include <cmath>
 #include <cstdio>
 
-#include "api/errors.h"
-#include "api/handles.h"
-#include "api/nvtx.h"
-#include "api/tensor_check.h"
+#include "api/op_common.h"
 
 using namespace caprese;
 
 namespace {
-
-constexpr std::initializer_list<caprese_dtype> kF32 = {CAPRESE_DTYPE_F32};
-constexpr std::initializer_list<caprese_dtype> kWeights = {CAPRESE_DTYPE_F32, CAPRESE_DTYPE_F16,
-                                                           CAPRESE_DTYPE_BF16};
-
-Status ShapeMismatch(const char* what, const caprese_tensor& a, const char* an, const caprese_tensor& b,
-                     const char* bn) {
-  char sa[96], sb[96];
-  return Fail(CAPRESE_ERROR_SHAPE, "%s: %s %s vs %s %s", what, an, ShapeString(a, sa, sizeof sa), bn,
-              ShapeString(b, sb, sizeof sb));
-}
-
-template <typename F>
-caprese_status RunOp(caprese_context_t ctx, const char* name, F&& body) {
-  return Guard([&]() -> Status {
-    if (ctx == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "ctx: NULL context");
-    NvtxRange range(name);
-    return body(*ctx->backend);
-  });
-}
 
 bool Overlap(const caprese_tensor& a, const caprese_tensor& b) {
   const char* pa = static_cast<const char*>(a.data);
@@ -52,25 +29,6 @@ Status CheckAlias(const char* op, const char* out_name, const caprese_tensor& ou
                 "%s: %s: overlaps %s without being the same tensor (only an exact alias is allowed)", out_name, op,
                 in_name);
   return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "%s: %s: must not overlap %s", out_name, op, in_name);
-}
-
-Status CheckRopeArgs(const caprese_tensor* x, int32_t pos0, float theta, const caprese_tensor* inv_freq,
-                     int32_t style) {
-  CAPRESE_RETURN_IF_ERROR(CheckTensor("x", x, 3, kF32));
-  const int64_t hd = x->shape[2];
-  if (hd % 2 != 0)
-    return Fail(CAPRESE_ERROR_SHAPE, "rope_backward: head_dim must be even (got %lld)", (long long)hd);
-  if (pos0 < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "pos0: must be >= 0 (got %d)", pos0);
-  if (style != CAPRESE_ROPE_INTERLEAVED && style != CAPRESE_ROPE_HALF_SPLIT)
-    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "style: unknown rope style %d", style);
-  if (inv_freq != nullptr) {
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("inv_freq", inv_freq, 1, kF32));
-    if (inv_freq->shape[0] != hd / 2)
-      return ShapeMismatch("rope_backward: inv_freq must be [head_dim / 2]", *inv_freq, "inv_freq", *x, "x");
-  } else if (!(theta > 0.0f) || !std::isfinite(theta)) {
-    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "theta: must be a finite value > 0 (got %g)", theta);
-  }
-  return Status::Ok();
 }
 
 // Elementwise binary ops: a, b, out f32 of one shape; out may alias a or b exactly.
@@ -120,7 +78,7 @@ CAPRESE_API caprese_status caprese_rmsnorm_backward(caprese_context_t ctx, const
 CAPRESE_API caprese_status caprese_rope_backward(caprese_context_t ctx, caprese_tensor* x, int32_t pos0,
                                                  float theta, const caprese_tensor* inv_freq, int32_t style) {
   return RunOp(ctx, "caprese_rope_backward", [&](Backend& be) -> Status {
-    CAPRESE_RETURN_IF_ERROR(CheckRopeArgs(x, pos0, theta, inv_freq, style));
+    CAPRESE_RETURN_IF_ERROR(CheckRopeArgs("rope_backward", x, pos0, theta, inv_freq, style));
     if (inv_freq != nullptr) CAPRESE_RETURN_IF_ERROR(CheckAlias("rope_backward", "x", *x, "inv_freq", *inv_freq, false));
     RopeArgs a{static_cast<float*>(x->data), inv_freq ? static_cast<const float*>(inv_freq->data) : nullptr,
                x->shape[0], x->shape[1], x->shape[2], pos0, theta, static_cast<caprese_rope_style>(style)};
