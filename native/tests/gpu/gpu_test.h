@@ -51,4 +51,16 @@ class CudaTest : public ::testing::Test {
   static std::string skip_reason_;
 };
 
+// One tensor with the same contents on the CPU and the CUDA context.
+struct Pair {
+  Pair(caprese_context_t cpu, caprese_context_t gpu, caprese_dtype dt, std::initializer_list<int64_t> shape)
+      : c(cpu, dt, shape), g(gpu, dt, shape) {}
+  template <typename T>
+  void Upload(const std::vector<T>& v) {
+    ASSERT_EQ(c.Upload(v), CAPRESE_OK) << caprese_last_error();
+    ASSERT_EQ(g.Upload(v), CAPRESE_OK) << caprese_last_error();
+  }
+  DeviceTensor c, g;
+};
+
 }  // namespace caprese_gpu_test

@@ -20,18 +20,6 @@ std::string Dims(std::initializer_list<int64_t> d) {
   return s;
 }
 
-// One tensor with the same contents on the CPU and the CUDA context.
-struct Pair {
-  Pair(caprese_context_t cpu, caprese_context_t gpu, caprese_dtype dt, std::initializer_list<int64_t> shape)
-      : c(cpu, dt, shape), g(gpu, dt, shape) {}
-  template <typename T>
-  void Upload(const std::vector<T>& v) {
-    ASSERT_EQ(c.Upload(v), CAPRESE_OK) << caprese_last_error();
-    ASSERT_EQ(g.Upload(v), CAPRESE_OK) << caprese_last_error();
-  }
-  DeviceTensor c, g;
-};
-
 // ------------------------------------------------------------------- matmul
 //
 // Tolerance: both backends accumulate in f32, in different orders (and, for M > 16 with

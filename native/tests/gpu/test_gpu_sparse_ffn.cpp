@@ -24,18 +24,6 @@ using caprese_test::DtypeLabel;
 using caprese_test::Pack;
 using caprese_test::RoundTo;
 
-// One tensor with the same contents on both contexts (k = 0 index lists are plain views).
-struct Both {
-  Both(caprese_context_t cpu, caprese_context_t gpu, caprese_dtype dt, std::initializer_list<int64_t> shape)
-      : c(cpu, dt, shape), g(gpu, dt, shape) {}
-  template <typename T>
-  void Upload(const std::vector<T>& v) {
-    ASSERT_EQ(c.Upload(v), CAPRESE_OK) << caprese_last_error();
-    ASSERT_EQ(g.Upload(v), CAPRESE_OK) << caprese_last_error();
-  }
-  DeviceTensor c, g;
-};
-
 struct SparseFfnGpu : CudaTest {
   struct Weights {
     Weights(caprese_context_t cpu, caprese_context_t gpu, caprese_dtype dt, int64_t d, int64_t h, int64_t r,
@@ -51,15 +39,15 @@ struct SparseFfnGpu : CudaTest {
     }
     caprese_dtype dt;
     int64_t d, h, r;
-    Both wg, wu, wd, eu, ed;
+    Pair wg, wu, wd, eu, ed;
   };
 
   // Runs the op on both backends and compares; returns the GPU output.
   static std::vector<float> Check(const std::string& label, Weights& w, int64_t m, const std::vector<float>& x,
                                   caprese_sparse_selection sel, const std::vector<int32_t>& idx, float threshold,
                                   bool extra, caprese_activation act = CAPRESE_ACTIVATION_SILU) {
-    Both tx(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d}), ty(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d});
-    Both ti(*cpu_, *gpu_, CAPRESE_DTYPE_I32, {std::max<int64_t>(1, static_cast<int64_t>(idx.size()))});
+    Pair tx(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d}), ty(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d});
+    Pair ti(*cpu_, *gpu_, CAPRESE_DTYPE_I32, {std::max<int64_t>(1, static_cast<int64_t>(idx.size()))});
     tx.Upload(x);
     ti.Upload(idx.empty() ? std::vector<int32_t>{0} : idx);
     ty.g.Upload(std::vector<float>(m * w.d, NAN));  // every output must be written
@@ -230,7 +218,7 @@ TEST_F(SparseFfnGpu, UnalignedWeights) {
   const caprese_dtype dt = CAPRESE_DTYPE_F16;
   std::vector<float> wg = RoundTo(dt, FastRandom(h * d, 961, 0.08f)), wu = RoundTo(dt, FastRandom(h * d, 962, 0.08f)),
                      wd = RoundTo(dt, FastRandom(h * d, 963, 0.04f)), x = FastRandom(m * d, 964, 1.0f);
-  Both bg(*cpu_, *gpu_, dt, {h * d + 1}), bu(*cpu_, *gpu_, dt, {h * d + 1}), bd(*cpu_, *gpu_, dt, {h * d + 1}),
+  Pair bg(*cpu_, *gpu_, dt, {h * d + 1}), bu(*cpu_, *gpu_, dt, {h * d + 1}), bd(*cpu_, *gpu_, dt, {h * d + 1}),
       tx(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, d}), ty(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, d});
   auto shifted = [&](const std::vector<float>& v) {
     std::vector<float> s(1, 0.0f);
@@ -261,7 +249,7 @@ TEST_F(SparseFfnGpu, IndexOutOfRangeReportedBySynchronize) {
   Weights w(*cpu_, *gpu_, CAPRESE_DTYPE_F32, 128, 100, 0, 970);
   const int64_t m = 2;
   const std::vector<float> x = FastRandom(m * w.d, 971, 1.0f);
-  Both tx(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d}), ty(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d}),
+  Pair tx(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d}), ty(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {m, w.d}),
       bad(*cpu_, *gpu_, CAPRESE_DTYPE_I32, {4}), good(*cpu_, *gpu_, CAPRESE_DTYPE_I32, {2});
   tx.Upload(x);
   bad.Upload(std::vector<int32_t>{7, 100, 42, -5});

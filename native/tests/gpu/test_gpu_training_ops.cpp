@@ -23,17 +23,6 @@ using caprese_test::DtypeLabel;
 using caprese_test::Pack;
 using caprese_test::RoundTo;
 
-struct Pair {
-  Pair(caprese_context_t cpu, caprese_context_t gpu, caprese_dtype dt, std::initializer_list<int64_t> shape)
-      : c(cpu, dt, shape), g(gpu, dt, shape) {}
-  template <typename T>
-  void Upload(const std::vector<T>& v) {
-    ASSERT_EQ(c.Upload(v), CAPRESE_OK) << caprese_last_error();
-    ASSERT_EQ(g.Upload(v), CAPRESE_OK) << caprese_last_error();
-  }
-  DeviceTensor c, g;
-};
-
 double MaxAbs(const std::vector<float>& v) {
   double m = 0;
   for (float f : v) m = std::max(m, static_cast<double>(std::fabs(f)));
