@@ -50,10 +50,7 @@ internal static class BenchTrainingCommand
         var layers = new Option<int>("--layers") { Description = "Layers of the synthetic preset model", DefaultValueFactory = _ => 1 };
         var weights = new Option<string?>("--weights") { Description = "f32, f16 or bf16 (default: bf16 for a preset, f32 for --model)" };
         weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
-        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda (cuda never falls back to the CPU)", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
-        var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
+        var backend = new BackendArguments();
         var method = new Option<string>("--sparsity-method") { Description = "griffin or cats", DefaultValueFactory = _ => "griffin" };
         method.AcceptOnlyFromAmong("griffin", "cats");
         var sparsity = new Option<double>("--sparsity") { Description = "Fraction of FFN neurons skipped, in [0, 1)", DefaultValueFactory = _ => 0.5 };
@@ -80,7 +77,7 @@ internal static class BenchTrainingCommand
         var command = new Command("bench-training",
             "Time Caprese adapter training (stage 1 rows/s, stage 2 tokens/s) on a synthetic model of a preset shape or a model file")
         {
-            preset, model, layers, weights, backend, device, threads, method, sparsity, sparseLayers, rank, tokens, promptTokens, batch, steps,
+            preset, model, layers, weights, backend.Backend, backend.Device, backend.Threads, method, sparsity, sparseLayers, rank, tokens, promptTokens, batch, steps,
             stage1Batch, stage1Steps, json,
         };
         command.SetAction((parse, ct) =>
@@ -99,8 +96,7 @@ internal static class BenchTrainingCommand
                 fromFile ? null : parse.GetValue(preset),
                 fromFile ? parse.GetValue(model) ?? DefaultModel.Path : null,
                 parse.GetValue(layers), parse.GetValue(weights),
-                new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, parse.GetValue(device),
-                    NumThreads: parse.GetValue(threads)),
+                backend.LoadOptions(parse),
                 parse.GetValue(method)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers), parse.GetValue(rank),
                 parse.GetValue(tokens), parse.GetValue(promptTokens), parse.GetValue(batch), parse.GetValue(steps),
                 parse.GetValue(stage1Batch), parse.GetValue(stage1Steps), parse.GetValue(json));

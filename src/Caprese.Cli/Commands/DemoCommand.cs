@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Caprese.Cli.Training;
-using Caprese.Interop;
 using Caprese.Models;
 using Caprese.Models.Adapters;
 using Caprese.Models.Generation;
@@ -23,9 +22,7 @@ internal static class DemoCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "Model path (as for generate); default: the embedded stories260K" };
-        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
-        var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
+        var backend = new BackendArguments();
         var adapter = new Option<string?>("--adapter") { Description = "Use these adapters (from `caprese distill` or --save) instead of training" };
         var save = new Option<string?>("--save") { Description = "Also write the trained adapters to this file" };
         var tokens = new Option<int>("--eval-tokens") { Description = "Tokens per held-out dense continuation", DefaultValueFactory = _ => 64 };
@@ -37,12 +34,14 @@ internal static class DemoCommand
 
         var command = new Command("demo", "Dense vs sparse vs Caprese on the embedded model: train the adapters, then compare quality, speed and text")
         {
-            model, backend, threads, adapter, save, tokens,
+            model, adapter, save, tokens,
         };
+        foreach (var o in backend.All)
+            command.Options.Add(o);
         foreach (var o in training.All)
             command.Options.Add(o);
         command.SetAction((parse, ct) => RunAsync(parse, training, parse.GetValue(model) ?? DefaultModel.Path,
-            new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, NumThreads: parse.GetValue(threads)),
+            backend.LoadOptions(parse),
             parse.GetValue(adapter), parse.GetValue(save), parse.GetValue(tokens), ct));
         return command;
     }

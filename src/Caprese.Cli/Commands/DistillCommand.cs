@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Caprese.Cli.Training;
-using Caprese.Interop;
 using Caprese.Models;
 using Caprese.Models.Loading;
 using Caprese.Models.Adapters;
@@ -19,10 +18,7 @@ internal static class DistillCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "Model path (as for generate); default: the embedded stories260K" };
-        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda: where collection, training and evaluation run", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
-        var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
+        var backend = new BackendArguments("cpu or cuda: where collection, training and evaluation run (cuda never falls back to the CPU)");
         var output = new Option<string>("--out", "-o") { Description = "Adapter file to write (safetensors)", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint file (default: OUT.ckpt); an existing one of the same settings is resumed" };
         var plot = new Option<string?>("--plot") { Description = "Loss-curve PNG (default: OUT without extension + .loss.png)" };
@@ -32,13 +28,15 @@ internal static class DistillCommand
 
         var command = new Command("distill", "Train Caprese low-rank adapters that repair a sparsified model (stage 1 layer-wise, stage 2 end to end)")
         {
-            model, backend, device, threads, output, checkpoint, plot, evalTokens,
+            model, output, checkpoint, plot, evalTokens,
         };
+        foreach (var o in backend.All)
+            command.Options.Add(o);
         foreach (var o in training.All)
             command.Options.Add(o);
         command.SetAction((parse, ct) => RunAsync(parse, training,
             parse.GetValue(model) ?? DefaultModel.Path,
-            new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, parse.GetValue(device), NumThreads: parse.GetValue(threads)),
+            backend.LoadOptions(parse),
             parse.GetValue(output)!, parse.GetValue(checkpoint), parse.GetValue(plot), parse.GetValue(evalTokens), ct));
         return command;
     }

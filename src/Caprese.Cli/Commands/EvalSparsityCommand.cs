@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Caprese.Cli.Training;
-using Caprese.Interop;
 using Caprese.Models;
 using Caprese.Models.Loading;
 using Caprese.Models.Sparsity;
@@ -14,19 +13,18 @@ internal static class EvalSparsityCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "Model path (as for generate); default: the embedded stories260K" };
-        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
+        var backend = new BackendArguments();
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens the dense model generates per prompt (the held-out sequences)", DefaultValueFactory = _ => 32 };
         var sequences = new Option<int>("--sequences") { Description = $"Prompts used, 1..{RecoveryReport.Prompts.Length}", DefaultValueFactory = _ => RecoveryReport.Prompts.Length };
-        var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
         var calibration = new Option<string?>("--calibration") { Description = "Also score cats and teal with fixed thresholds calibrated on this text (paragraphs separated by blank lines, or .jsonl with \"text\"/\"question\"); griffin stays per prompt" };
         tokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--tokens must be >= 2"); });
         sequences.Validators.Add(r => { int n = r.GetValueOrDefault<int>(); if (n < 1 || n > RecoveryReport.Prompts.Length) r.AddError($"--sequences must be in 1..{RecoveryReport.Prompts.Length}"); });
-        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be >= 0"); });
 
-        var command = new Command("eval-sparsity", "Compare GRIFFIN, CATS and TEAL decode with the dense model") { model, backend, tokens, sequences, threads, calibration };
+        var command = new Command("eval-sparsity", "Compare GRIFFIN, CATS and TEAL decode with the dense model") { model, tokens, sequences, calibration };
+        foreach (var o in backend.All)
+            command.Options.Add(o);
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(model) ?? DefaultModel.Path,
-            new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, NumThreads: parse.GetValue(threads)),
+            backend.LoadOptions(parse),
             parse.GetValue(tokens), parse.GetValue(sequences), parse.GetValue(calibration), ct));
         return command;
     }

@@ -16,8 +16,7 @@ internal static class GenerateCommand
     {
         var model = new Option<string?>("--model", "-m") { Description = "A GGUF file, a llama2.c checkpoint (.bin, tokenizer beside it) or a Hugging Face directory (config.json + safetensors); default: the embedded stories260K" };
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue", DefaultValueFactory = _ => "Once upon a time" };
-        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda (cuda never falls back to cpu)", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
+        var backend = new BackendArguments();
         var weights = new Option<string>("--weights") { Description = "Storage type of the weight matrices: f32, f16 or bf16", DefaultValueFactory = _ => "f32" };
         weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 256 };
@@ -25,7 +24,6 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample among the K most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
         var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens holding probability P (1 = off)", DefaultValueFactory = _ => 1f };
         var seed = new Option<int?>("--seed", "-s") { Description = "Random seed for sampling" };
-        var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
         var stop = new Option<string[]>("--stop") { Description = "Stop when the text contains this string (not printed); repeatable", AllowMultipleArgumentsPerToken = false };
         var context = new Option<int>("--context") { Description = $"KV-cache positions (0 = the model's context, at most {ModelLoadOptions.DefaultMaxContext})", DefaultValueFactory = _ => 0 };
         var sparsityMethod = new Option<string>("--sparsity-method") { Description = "Contextual sparsity for decode: none, griffin, cats or teal (teal masks inputs on the host: quality only, slower)", DefaultValueFactory = _ => "none" };
@@ -33,7 +31,6 @@ internal static class GenerateCommand
         var sparsity = new Option<double>("--sparsity") { Description = "Fraction of FFN neurons skipped, in [0, 1)", DefaultValueFactory = _ => 0.5 };
         var sparseLayers = new Option<string?>("--sparse-layers") { Description = "all or first-half (default: first-half for griffin, all for cats)" };
         sparseLayers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);
-        var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = one per hardware thread)", DefaultValueFactory = _ => 0 };
         var adapter = new Option<string?>("--adapter") { Description = "Caprese adapter file (from `caprese distill`); decode runs the sparsity it was trained for unless --sparsity-method says otherwise (which must then match)" };
         var adapterForm = new Option<string>("--adapter-form") { Description = "merged (extra neurons of the one fused sparse FFN) or unmerged (separate low-rank products)", DefaultValueFactory = _ => "merged" };
         adapterForm.AcceptOnlyFromAmong("merged", "unmerged");
@@ -43,26 +40,23 @@ internal static class GenerateCommand
         temperature.Validators.Add(r => { float t = r.GetValueOrDefault<float>(); if (!(t >= 0) || float.IsInfinity(t)) r.AddError("--temperature must be a finite value >= 0"); });
         topK.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--top-k must be >= 0"); });
         topP.Validators.Add(r => { float p = r.GetValueOrDefault<float>(); if (!(p > 0 && p <= 1)) r.AddError("--top-p must be in (0, 1]"); });
-        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be >= 0"); });
-        device.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--device must be >= 0"); });
         context.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--context must be >= 0"); });
         sparsity.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--sparsity must be in [0, 1)"); });
         stop.Validators.Add(r => { if (r.GetValueOrDefault<string[]>()?.Any(string.IsNullOrEmpty) == true) r.AddError("--stop needs a non-empty string"); });
 
         var command = new Command("generate", "Generate text from a prompt")
         {
-            model, prompt, backend, device, weights, maxTokens, temperature, topK, topP, seed, stop, context, threads, sparsityMethod, sparsity, sparseLayers,
-            adapter, adapterForm, calibration,
+            model, prompt, backend.Backend, backend.Device, weights, maxTokens, temperature, topK, topP, seed, stop, context, backend.Threads,
+            sparsityMethod, sparsity, sparseLayers, adapter, adapterForm, calibration,
         };
         command.SetAction((parse, ct) => RunAsync(new Request(
             parse.GetValue(model) ?? DefaultModel.Path,
             parse.GetValue(prompt)!,
-            new ModelLoadOptions(
-                parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu,
-                parse.GetValue(device),
-                parse.GetValue(weights) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 },
-                parse.GetValue(threads),
-                ContextLength: parse.GetValue(context)),
+            backend.LoadOptions(parse) with
+            {
+                WeightType = parse.GetValue(weights) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 },
+                ContextLength = parse.GetValue(context),
+            },
             new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed),
                 parse.GetValue(stop) is { Length: > 0 } stops ? stops : null),
             new SparsityRequest(parse.GetValue(sparsityMethod)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers),
