@@ -254,7 +254,7 @@ internal static class BenchTrainingCommand
         var distiller = new LayerwiseDistiller(loaded.Model, new LayerwiseDistillerOptions(Rank: start.Rank, BatchSize: batch, Epochs: steps + 1));
         var clock = Stopwatch.StartNew();
         var marks = new List<double>(steps + 1);
-        distiller.TrainLayer(new LayerSamples(start.Layer, d, x, t), start, new SyncProgress<Stage1Progress>(_ => marks.Add(clock.Elapsed.TotalSeconds)), ct);
+        distiller.TrainLayer(new LayerSamples(start.Layer, d, x, t), start, new SynchronousProgress<Stage1Progress>(_ => marks.Add(clock.Elapsed.TotalSeconds)), ct);
         var times = new double[steps];
         for (int i = 0; i < steps; i++)
             times[i] = marks[i + 1] - marks[i];

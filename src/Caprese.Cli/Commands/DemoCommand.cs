@@ -72,9 +72,9 @@ internal static class DemoCommand
                 {
                     var options = training.Options(parse, c.Layers);
                     var (train, heldOut, description) = training.BuildCorpus(parse, loaded,
-                        new SyncProgress<int>(n => bar.Report("corpus", n, parse.GetValue(training.Samples), "dense model generating")), ct);
+                        new SynchronousProgress<int>(n => bar.Report("corpus", n, parse.GetValue(training.Samples), "dense model generating")), ct);
                     var result = DistillationPipeline.Run(loaded, train, heldOut, options, description, null,
-                        new SyncProgress<DistillationProgress>(p => bar.Report(p.Phase, p.Done, p.Total, p.Detail)), ct);
+                        new SynchronousProgress<DistillationProgress>(p => bar.Report(p.Phase, p.Done, p.Total, p.Detail)), ct);
                     bar.Finish();
                     adapters = result.Adapters;
                     var h = result.History;
@@ -151,5 +151,4 @@ internal static class DemoCommand
         var sample = loaded.Generator.Generate(SamplePrompt, new GenerationOptions(MaxTokens: 48), ct);
         return (best, sample.Text);
     }
-
 }

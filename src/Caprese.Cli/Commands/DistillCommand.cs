@@ -59,7 +59,7 @@ internal static class DistillCommand
             {
                 var options = training.Options(parse, loaded.Config.Layers);
                 var (train, heldOut, description) = training.BuildCorpus(parse, loaded,
-                    new SyncProgress<int>(n => bar.Report("corpus", n, parse.GetValue(training.Samples), "dense model generating")), ct);
+                    new SynchronousProgress<int>(n => bar.Report("corpus", n, parse.GetValue(training.Samples), "dense model generating")), ct);
                 bar.Finish();
                 int rank = options.Rank > 0 ? options.Rank : AdapterSet.DefaultRank(loaded.Config, options.Sparsity);
                 var (first, end) = options.Sparsity.LayerRange(loaded.Config.Layers);
@@ -71,7 +71,7 @@ internal static class DistillCommand
                     await stderr.WriteLineAsync($"resuming from {checkpoint.Path}");
 
                 var result = DistillationPipeline.Run(loaded, train, heldOut, options, description, checkpoint,
-                    new SyncProgress<DistillationProgress>(p => bar.Report(p.Phase, p.Done, p.Total, p.Detail)), ct);
+                    new SynchronousProgress<DistillationProgress>(p => bar.Report(p.Phase, p.Done, p.Total, p.Detail)), ct);
                 bar.Finish();
 
                 var settings = new Dictionary<string, string>
@@ -130,5 +130,4 @@ internal static class DistillCommand
         if (h.Stage2HeldOutLoss.Count > 0)
             await o.WriteLineAsync(FormattableString.Invariant($"stage 2 held-out loss: {h.Stage2HeldOutLoss[0].Loss:F4} -> {h.Stage2HeldOutLoss[^1].Loss:F4}; throughput {h.Stage2TokensPerSecond:F0} tokens/s"));
     }
-
 }

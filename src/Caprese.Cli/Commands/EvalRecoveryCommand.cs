@@ -78,7 +78,7 @@ internal static class EvalRecoveryCommand
                 int layers = loaded.Config.Layers;
                 double sparsityLevel = parse.GetValue(training.Sparsity);
                 var (train, heldOut, description) = training.BuildCorpus(parse, loaded,
-                    new SyncProgress<int>(n => bar.Report("corpus", n, parse.GetValue(training.Samples), "dense model generating")), ct);
+                    new SynchronousProgress<int>(n => bar.Report("corpus", n, parse.GetValue(training.Samples), "dense model generating")), ct);
                 bar.Finish();
                 var evaluator = RecoveryReport.Evaluator(loaded, evalTokens);
                 var baseOptions = training.Options(parse, layers, SparsityOptions.FirstHalf(SparsityMethod.Griffin, sparsityLevel, layers));
@@ -94,7 +94,7 @@ internal static class EvalRecoveryCommand
                     foreach (int rank in ranks.Where(r => r <= loaded.Config.Dim))
                     {
                         var options = baseOptions with { Sparsity = sparsity, Rank = rank };
-                        var progress = new SyncProgress<DistillationProgress>(p => bar.Report(p.Phase, p.Done, p.Total, $"{name} r{rank}: {p.Detail}"));
+                        var progress = new SynchronousProgress<DistillationProgress>(p => bar.Report(p.Phase, p.Done, p.Total, $"{name} r{rank}: {p.Detail}"));
                         var stage1 = DistillationPipeline.Run(loaded, train, heldOut, options with { Stage2 = null }, description, null, progress, ct);
                         var both = DistillationPipeline.Run(loaded, train, heldOut, options, description, null, progress, ct);
                         bar.Finish();

@@ -10,7 +10,7 @@ public sealed class ModelLoaderTests
     public async Task LoadsAsyncWithProgressAndFindsTheTokenizer()
     {
         var reports = new List<float>();
-        var progress = new SyncProgress(reports.Add);
+        var progress = new SynchronousProgress<float>(reports.Add);
         using var loaded = await ModelLoader.LoadAsync(SharedFiles.Checkpoint, new ModelLoadOptions(), TestContext.Current.CancellationToken, progress);
         Assert.Equal(BackendKind.Cpu, loaded.Backend);
         Assert.Equal(SharedFiles.Tokenizer, loaded.TokenizerPath);
@@ -65,10 +65,5 @@ public sealed class ModelLoaderTests
         var ex = Assert.Throws<CapreseBackendUnavailableException>(
             () => ModelLoader.Load(SharedFiles.Checkpoint, new ModelLoadOptions(BackendKind.Cuda), TestContext.Current.CancellationToken));
         Assert.False(string.IsNullOrWhiteSpace(ex.Message));
-    }
-
-    private sealed class SyncProgress(Action<float> report) : IProgress<float>
-    {
-        public void Report(float value) => report(value);
     }
 }

@@ -134,10 +134,4 @@ public static class DistillationPipeline
         if (clock.Elapsed > TimeSpan.Zero && rows > 0)
             history.Stage1TokensPerSecond = rows / clock.Elapsed.TotalSeconds;
     }
-
-    // Progress<T> posts to the thread pool; the history must be updated in order, on the training thread.
-    private sealed class SynchronousProgress<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
-    }
 }

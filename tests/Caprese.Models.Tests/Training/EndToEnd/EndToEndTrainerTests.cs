@@ -72,7 +72,7 @@ public sealed class EndToEndTrainerTests
         using var ops = EndToEndTestData.Ops(opsKind, loaded);
         EndToEndResult result;
         using (var trainer = new EndToEndTrainer(ops, loaded, adapters, options, maxTokens: 32))
-            result = trainer.Train(training, heldOut, new SyncProgress(reports.Add), TestContext.Current.CancellationToken);
+            result = trainer.Train(training, heldOut, new SynchronousProgress<EndToEndProgress>(reports.Add), TestContext.Current.CancellationToken);
 
         var output = TestContext.Current.TestOutputHelper;
         foreach (var r in reports)
@@ -87,11 +87,5 @@ public sealed class EndToEndTrainerTests
             $"held-out loss {result.InitialHeldOutLoss} -> {result.FinalHeldOutLoss}");
         // The adapters were updated in place.
         Assert.Contains(adapters.Adapters.Zip(before), p => !p.First.R.AsSpan().SequenceEqual(p.Second));
-    }
-
-    /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-    private sealed class SyncProgress(Action<EndToEndProgress> report) : IProgress<EndToEndProgress>
-    {
-        public void Report(EndToEndProgress value) => report(value);
     }
 }

@@ -112,9 +112,4 @@ public sealed class DistillationPipelineTests
     private static (DistillationCorpus Train, DistillationCorpus HeldOut) Corpus(LoadedModel loaded) =>
         SyntheticCorpus.Generate(loaded.Model, new SyntheticCorpusOptions(20, PromptTokens: 12, ContinuationTokens: 24, Seed: 2),
             cancellationToken: TestContext.Current.CancellationToken).Split(0.2, seed: 1);
-
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

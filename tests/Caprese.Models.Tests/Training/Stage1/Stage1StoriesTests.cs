@@ -94,10 +94,4 @@ public sealed class Stage1StoriesTests
     private static DistillationCorpus Corpus(LoadedModel loaded, int count, int continuation) =>
         SyntheticCorpus.Generate(loaded.Model, new SyntheticCorpusOptions(count, PromptTokens: 12, ContinuationTokens: continuation, Seed: 1),
             cancellationToken: TestContext.Current.CancellationToken);
-
-    // Progress<T> posts to the thread pool; the test wants every report before it looks.
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
