@@ -11,12 +11,6 @@ internal sealed record BenchReport(
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>Writes next to the target, then renames: a reader never sees a half-written file.</summary>
-    public static void Write(string path, BenchReport report)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(temp, JsonSerializer.Serialize(report, Options));
-        File.Move(temp, full, overwrite: true);
-    }
+    public static void Write(string path, BenchReport report) =>
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, Options));
 }

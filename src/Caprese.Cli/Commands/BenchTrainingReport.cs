@@ -59,20 +59,6 @@ internal sealed record BenchTrainingReport
     };
 
     /// <summary>Writes next to the target, then renames: a reader never sees a half-written file.</summary>
-    public static void Write(string path, BenchTrainingReport report)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            File.WriteAllText(temp, JsonSerializer.Serialize(report, Options));
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-                File.Delete(temp);
-        }
-    }
+    public static void Write(string path, BenchTrainingReport report) =>
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, Options));
 }

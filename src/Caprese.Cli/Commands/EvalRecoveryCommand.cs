@@ -111,9 +111,9 @@ internal static class EvalRecoveryCommand
                 string md = Markdown(rows, description, evalTokens, sparsityLevel, baseOptions);
                 await Console.Out.WriteAsync(md);
                 if (markdownPath is not null)
-                    WriteAtomically(markdownPath, md);
+                    AtomicFile.WriteAllText(markdownPath, md);
                 if (jsonPath is not null)
-                    WriteAtomically(jsonPath, JsonSerializer.Serialize(new { corpus = description, evalTokens, sparsity = sparsityLevel, rows },
+                    AtomicFile.WriteAllText(jsonPath, JsonSerializer.Serialize(new { corpus = description, evalTokens, sparsity = sparsityLevel, rows },
                         new JsonSerializerOptions { WriteIndented = true }));
                 return ExitCodes.Ok;
             }
@@ -145,14 +145,5 @@ internal static class EvalRecoveryCommand
                 $"| {r.Setting} | {r.Rank} | {r.ExtraParametersPercent:F2}% | {r.SparseKl:F4} | {r.Stage1Kl:F4} | {r.Stage2Kl:F4} | {r.KlRecoveredStage1 * 100:F1}% / {r.KlRecoveredStage2 * 100:F1}% | " +
                 $"{r.SparseTop1 * 100:F1} / {r.Stage1Top1 * 100:F1} / {r.Stage2Top1 * 100:F1}% | {r.Top1RecoveredStage2 * 100:F1}% | {r.SparseGreedy * 100:F1} / {r.Stage2Greedy * 100:F1}% | {r.Stage2TokensPerSecond:F0} |");
         return sb.ToString();
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, full, overwrite: true);
     }
 }
