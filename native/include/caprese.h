@@ -73,7 +73,12 @@ typedef enum caprese_dtype {
 
 typedef enum caprese_backend {
   CAPRESE_BACKEND_CPU = 0,
-  CAPRESE_BACKEND_CUDA = 1
+  CAPRESE_BACKEND_CUDA = 1,
+  /* The CUDA backend's own kernels and launch code run on the CPU by the CUDA simulator
+   * (plugin libcaprese_cudasim.so): for testing and debugging kernels without a GPU. It
+   * behaves as a CUDA device (device memory, streams, events) and is 100-1000x slower than
+   * the CPU backend; never use it for speed. */
+  CAPRESE_BACKEND_CUDA_SIM = 2
 } caprese_backend;
 
 typedef enum caprese_activation {
@@ -194,6 +199,11 @@ CAPRESE_API caprese_status caprese_struct_layout(int32_t id, int64_t* size, int6
 CAPRESE_API caprese_status caprese_backend_probe(int32_t backend /* caprese_backend */);
 CAPRESE_API caprese_status caprese_cuda_device_count(int32_t* count);
 CAPRESE_API caprese_status caprese_cuda_device_info(int32_t device, caprese_device_info* info);
+/* Devices of a device backend (CAPRESE_BACKEND_CUDA or CAPRESE_BACKEND_CUDA_SIM; the
+ * simulator has one, named after the GPU it models and marked as simulated). The CPU
+ * backend has no devices: count 0, and device_info fails with INVALID_ARGUMENT. */
+CAPRESE_API caprese_status caprese_backend_device_count(int32_t backend, int32_t* count);
+CAPRESE_API caprese_status caprese_backend_device_info(int32_t backend, int32_t device, caprese_device_info* info);
 
 /* NVTX ranges around every op, for Nsight Systems. Also enabled by CAPRESE_NVTX=1. */
 CAPRESE_API caprese_status caprese_set_profiling(int32_t enabled);
@@ -246,7 +256,8 @@ CAPRESE_API caprese_status caprese_event_elapsed_ms(caprese_event_t start, capre
 /* ------------------------------------------------------------------ ops
  * Shapes use M for rows (tokens), K for input features, N for output features. */
 
-/* y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  x, y, bias: f32; w: f32 | f16 | bf16.
+/* y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  x, y, bias: f32; w: f32 | f16 | bf16. y must not
+ * overlap x, w or bias (CAPRESE_ERROR_INVALID_ARGUMENT).
  * M <= 16 (decode, verification) runs hand-written kernels that read the weights once for
  * all rows. On CUDA, M > 16 (prefill) calls cuBLAS; with f16/bf16 weights x is rounded to
  * the weight dtype first (tensor-core GEMM), accumulation stays f32. */

@@ -29,13 +29,37 @@ Status PluginCall(int32_t code, const char* msg) {
   return Status{static_cast<caprese_status>(code), msg};
 }
 
-Status CreateCudaBackend(int32_t device, void* stream, std::unique_ptr<Backend>* out) {
+bool IsDeviceBackend(int32_t backend) {
+  return backend == CAPRESE_BACKEND_CUDA || backend == CAPRESE_BACKEND_CUDA_SIM;
+}
+
+Status DeviceCount(int32_t backend, int32_t* count) {
   const CudaPlugin* plugin = nullptr;
-  CAPRESE_RETURN_IF_ERROR(LoadCudaPlugin(&plugin));
+  CAPRESE_RETURN_IF_ERROR(LoadCudaPlugin(static_cast<caprese_backend>(backend), &plugin));
+  char msg[1024] = {0};
+  return PluginCall(plugin->device_count(count, msg, sizeof msg), msg);
+}
+
+Status DeviceInfo(int32_t backend, int32_t device, caprese_device_info* info) {
+  const CudaPlugin* plugin = nullptr;
+  CAPRESE_RETURN_IF_ERROR(LoadCudaPlugin(static_cast<caprese_backend>(backend), &plugin));
+  char msg[1024] = {0};
+  return PluginCall(plugin->device_info(device, info, msg, sizeof msg), msg);
+}
+
+Status CreateDeviceBackend(int32_t backend, int32_t device, void* stream, std::unique_ptr<Backend>* out) {
+  const CudaPlugin* plugin = nullptr;
+  CAPRESE_RETURN_IF_ERROR(LoadCudaPlugin(static_cast<caprese_backend>(backend), &plugin));
   char msg[1024] = {0};
   Backend* raw = nullptr;
   CAPRESE_RETURN_IF_ERROR(PluginCall(plugin->create(device, stream, &raw, msg, sizeof msg), msg));
   if (raw == nullptr) return Fail(CAPRESE_ERROR_INTERNAL, "CUDA plugin returned no backend");
+  if (raw->kind() != backend) {
+    const int32_t got = raw->kind();
+    delete raw;
+    return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE, "plugin for backend %d created a backend of kind %d (mismatched plugin files?)",
+                backend, got);
+  }
   out->reset(raw);
   return Status::Ok();
 }
@@ -50,12 +74,10 @@ CAPRESE_API caprese_status caprese_backend_probe(int32_t backend) {
     switch (backend) {
       case CAPRESE_BACKEND_CPU:
         return Status::Ok();
-      case CAPRESE_BACKEND_CUDA: {
+      case CAPRESE_BACKEND_CUDA:
+      case CAPRESE_BACKEND_CUDA_SIM: {
         int32_t count = 0;
-        const caprese::CudaPlugin* plugin = nullptr;
-        CAPRESE_RETURN_IF_ERROR(caprese::LoadCudaPlugin(&plugin));
-        char msg[1024] = {0};
-        CAPRESE_RETURN_IF_ERROR(caprese::PluginCall(plugin->device_count(&count, msg, sizeof msg), msg));
+        CAPRESE_RETURN_IF_ERROR(caprese::DeviceCount(backend, &count));
         if (count <= 0)
           return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: no CUDA GPU found");
         return Status::Ok();
@@ -69,10 +91,28 @@ CAPRESE_API caprese_status caprese_cuda_device_count(int32_t* count) {
   return Guard([&]() -> Status {
     if (count == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "count: NULL pointer");
     *count = 0;
-    const caprese::CudaPlugin* plugin = nullptr;
-    CAPRESE_RETURN_IF_ERROR(caprese::LoadCudaPlugin(&plugin));
-    char msg[1024] = {0};
-    return caprese::PluginCall(plugin->device_count(count, msg, sizeof msg), msg);
+    return caprese::DeviceCount(CAPRESE_BACKEND_CUDA, count);
+  });
+}
+
+CAPRESE_API caprese_status caprese_backend_device_count(int32_t backend, int32_t* count) {
+  return Guard([&]() -> Status {
+    if (count == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "count: NULL pointer");
+    *count = 0;
+    if (backend == CAPRESE_BACKEND_CPU) return Status::Ok();
+    if (!caprese::IsDeviceBackend(backend)) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "backend: unknown value %d", backend);
+    return caprese::DeviceCount(backend, count);
+  });
+}
+
+CAPRESE_API caprese_status caprese_backend_device_info(int32_t backend, int32_t device, caprese_device_info* info) {
+  return Guard([&]() -> Status {
+    if (info == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "info: NULL pointer");
+    std::memset(info, 0, sizeof *info);
+    if (backend == CAPRESE_BACKEND_CPU)
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "backend: the CPU backend has no devices to describe");
+    if (!caprese::IsDeviceBackend(backend)) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "backend: unknown value %d", backend);
+    return caprese::DeviceInfo(backend, device, info);
   });
 }
 
@@ -80,10 +120,7 @@ CAPRESE_API caprese_status caprese_cuda_device_info(int32_t device, caprese_devi
   return Guard([&]() -> Status {
     if (info == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "info: NULL pointer");
     std::memset(info, 0, sizeof *info);
-    const caprese::CudaPlugin* plugin = nullptr;
-    CAPRESE_RETURN_IF_ERROR(caprese::LoadCudaPlugin(&plugin));
-    char msg[1024] = {0};
-    return caprese::PluginCall(plugin->device_info(device, info, msg, sizeof msg), msg);
+    return caprese::DeviceInfo(CAPRESE_BACKEND_CUDA, device, info);
   });
 }
 
@@ -168,10 +205,12 @@ CAPRESE_API caprese_status caprese_context_create(const caprese_context_options*
         CAPRESE_RETURN_IF_ERROR(caprese::CreateCpuBackend(options->num_threads, &backend));
         break;
       case CAPRESE_BACKEND_CUDA:
+      case CAPRESE_BACKEND_CUDA_SIM:
         if (options->device < 0)
           return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "options.device: must be >= 0 (got %d)",
                       options->device);
-        CAPRESE_RETURN_IF_ERROR(caprese::CreateCudaBackend(options->device, options->stream, &backend));
+        CAPRESE_RETURN_IF_ERROR(
+            caprese::CreateDeviceBackend(options->backend, options->device, options->stream, &backend));
         break;
       default:
         return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "options.backend: unknown value %d", options->backend);

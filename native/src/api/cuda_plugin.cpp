@@ -27,21 +27,29 @@ struct PluginState {
   CudaPlugin plugin;
 };
 
-PluginState& State() {
-  static PluginState* state = new PluginState();  // never destroyed: the plugin stays loaded
-  return *state;
+// One per plugin kind: [0] the CUDA backend, [1] the CUDA simulator.
+PluginState& State(caprese_backend backend) {
+  static PluginState* states = new PluginState[2]();  // never destroyed: plugins stay loaded
+  return states[backend == CAPRESE_BACKEND_CUDA_SIM ? 1 : 0];
 }
 
-Status DoLoad(CudaPlugin* plugin) {
-  const char* name = "libcaprese_cuda.so";
+Status DoLoad(caprese_backend backend, CudaPlugin* plugin) {
+  const bool sim = backend == CAPRESE_BACKEND_CUDA_SIM;
+  const char* name = sim ? "libcaprese_cudasim.so" : "libcaprese_cuda.so";
+  const char* what = sim ? "CUDA simulator backend" : "CUDA backend";
   std::string tried;
   void* handle = nullptr;
   std::string candidates[3];
   int n = 0;
-  if (const char* env = std::getenv("CAPRESE_CUDA_PLUGIN")) candidates[n++] = env;
-  std::string own = OwnDirectory();
-  if (!own.empty()) candidates[n++] = own + name;
-  candidates[n++] = name;  // the dynamic loader's own search (LD_LIBRARY_PATH, rpath, ...)
+  // A plugin named by the environment is the only one tried: if it cannot be loaded, saying
+  // so beats quietly loading some other build of it.
+  if (const char* env = std::getenv(sim ? "CAPRESE_CUDASIM_PLUGIN" : "CAPRESE_CUDA_PLUGIN")) {
+    candidates[n++] = env;
+  } else {
+    std::string own = OwnDirectory();
+    if (!own.empty()) candidates[n++] = own + name;
+    candidates[n++] = name;  // the dynamic loader's own search (LD_LIBRARY_PATH, rpath, ...)
+  }
   for (int i = 0; i < n && handle == nullptr; ++i) {
     handle = dlopen(candidates[i].c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
@@ -50,10 +58,10 @@ Status DoLoad(CudaPlugin* plugin) {
     }
   }
   if (handle == nullptr)
-    return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE,
-                "CUDA backend unavailable: could not load the plugin %s. Tried:%s\n"
-                "(Was libcaprese built with CUDA, and are the CUDA runtime and cuBLAS installed?)",
-                name, tried.c_str());
+    return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE, "%s unavailable: could not load the plugin %s. Tried:%s\n%s",
+                what, name, tried.c_str(),
+                sim ? "(Was libcaprese built with CAPRESE_CUDA_SIM=ON? The simulator needs no CUDA toolkit.)"
+                    : "(Was libcaprese built with CUDA, and are the CUDA runtime and cuBLAS installed?)");
   auto abi = reinterpret_cast<caprese_cuda_plugin_abi_fn>(dlsym(handle, "caprese_cuda_plugin_abi"));
   plugin->device_count = reinterpret_cast<caprese_cuda_plugin_device_count_fn>(
       dlsym(handle, "caprese_cuda_plugin_device_count"));
@@ -62,21 +70,21 @@ Status DoLoad(CudaPlugin* plugin) {
   plugin->create =
       reinterpret_cast<caprese_cuda_plugin_create_fn>(dlsym(handle, "caprese_cuda_plugin_create"));
   if (!abi || !plugin->device_count || !plugin->device_info || !plugin->create)
-    return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE,
-                "CUDA backend unavailable: %s lacks the plugin entry points (a stale build?)", name);
+    return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE, "%s unavailable: %s lacks the plugin entry points (a stale build?)",
+                what, name);
   if (abi() != CAPRESE_CUDA_PLUGIN_ABI)
     return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE,
-                "CUDA backend unavailable: %s speaks plugin protocol %d, libcaprese expects %d "
+                "%s unavailable: %s speaks plugin protocol %d, libcaprese expects %d "
                 "(mixed versions installed?)",
-                name, abi(), CAPRESE_CUDA_PLUGIN_ABI);
+                what, name, abi(), CAPRESE_CUDA_PLUGIN_ABI);
   return Status::Ok();
 }
 
 }  // namespace
 
-Status LoadCudaPlugin(const CudaPlugin** out) {
-  PluginState& s = State();
-  std::call_once(s.once, [&] { s.status = DoLoad(&s.plugin); });
+Status LoadCudaPlugin(caprese_backend backend, const CudaPlugin** out) {
+  PluginState& s = State(backend);
+  std::call_once(s.once, [&] { s.status = DoLoad(backend, &s.plugin); });
   if (!s.status.ok()) return s.status;
   *out = &s.plugin;
   return Status::Ok();

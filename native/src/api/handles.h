@@ -24,13 +24,15 @@ struct caprese_event {
 
 namespace caprese {
 
-// Loads libcaprese_cuda.so (next to libcaprese, then the loader's search path) once per
-// process. Fails with CAPRESE_ERROR_BACKEND_UNAVAILABLE and every path tried + dlerror().
+// Loads a CUDA-protocol plugin once per process: libcaprese_cuda.so for CAPRESE_BACKEND_CUDA,
+// libcaprese_cudasim.so for CAPRESE_BACKEND_CUDA_SIM (next to libcaprese, then the loader's
+// search path; CAPRESE_CUDA_PLUGIN / CAPRESE_CUDASIM_PLUGIN name a file to try first).
+// Fails with CAPRESE_ERROR_BACKEND_UNAVAILABLE and every path tried + dlerror().
 struct CudaPlugin {
   caprese_cuda_plugin_device_count_fn device_count = nullptr;
   caprese_cuda_plugin_device_info_fn device_info = nullptr;
   caprese_cuda_plugin_create_fn create = nullptr;
 };
-Status LoadCudaPlugin(const CudaPlugin** out);
+Status LoadCudaPlugin(caprese_backend backend, const CudaPlugin** out);
 
 }  // namespace caprese

@@ -37,7 +37,7 @@ cudaError_t LaunchAdamStep(const AdamArgs& a, cudaStream_t stream) {
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(a.bias_correction2));
   const int64_t blocks = (a.count + kThreads - 1) / kThreads;
   const unsigned grid = static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 16384 ? 16384 : blocks));
-  AdamKernel<<<grid, kThreads, 0, stream>>>(a.param, a.grad, a.m, a.v, a.count, decay, step_size, inv_sqrt_bc2,
+  CAPRESE_LAUNCH(AdamKernel, grid, kThreads, 0, stream, a.param, a.grad, a.m, a.v, a.count, decay, step_size, inv_sqrt_bc2,
                                             a.beta1, a.beta2, a.eps);
   return cudaGetLastError();
 }

@@ -57,8 +57,8 @@ ArgmaxKernel(const float* __restrict__ x, int32_t* __restrict__ out, int64_t n) 
 }  // namespace
 
 cudaError_t LaunchArgmax(const ArgmaxArgs& a, cudaStream_t stream) {
-  if (a.m > INT32_MAX || a.n > INT32_MAX) return cudaErrorNotSupported;
-  ArgmaxKernel<<<static_cast<unsigned>(a.m), kThreads, 0, stream>>>(a.x, a.out, a.n);
+  if (a.m > INT32_MAX || a.n > INT32_MAX) return kShapeNotSupported;
+  CAPRESE_LAUNCH(ArgmaxKernel, static_cast<unsigned>(a.m), kThreads, 0, stream, a.x, a.out, a.n);
   return cudaGetLastError();
 }
 

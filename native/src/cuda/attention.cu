@@ -222,18 +222,26 @@ int64_t BlocksPerSplit(const AttentionArgs& a) {
   return a.m * a.kv_heads * ((group + g - 1) / g);
 }
 
+// Returns kShapeNotSupported for a tile with no kernel instead of launching nothing and
+// reporting success (the output would be left unwritten).
 template <int DPL>
-void LaunchGroup(int g, dim3 grid, const Params& p, cudaStream_t stream) {
+cudaError_t LaunchGroup(int g, dim3 grid, const Params& p, cudaStream_t stream) {
   const dim3 block(kWarps * kWarpSize);
   switch (g) {
-    case 1: AttentionKernel<DPL, 1><<<grid, block, 0, stream>>>(p); break;
-    case 2: AttentionKernel<DPL, 2><<<grid, block, 0, stream>>>(p); break;
-    case 4: AttentionKernel<DPL, 4><<<grid, block, 0, stream>>>(p); break;
-    default:
+    case 1: CAPRESE_LAUNCH(AttentionKernel<DPL, 1>, grid, block, 0, stream, p); break;
+    case 2: CAPRESE_LAUNCH(AttentionKernel<DPL, 2>, grid, block, 0, stream, p); break;
+    case 4: CAPRESE_LAUNCH(AttentionKernel<DPL, 4>, grid, block, 0, stream, p); break;
+    case 8:
       // GroupTile never picks 8 heads when DPL = 8 (register budget), so no such kernel.
-      if constexpr (DPL * 8 <= 32) AttentionKernel<DPL, 8><<<grid, block, 0, stream>>>(p);
-      break;
+      if constexpr (DPL * 8 <= 32) {
+        CAPRESE_LAUNCH(AttentionKernel<DPL, 8>, grid, block, 0, stream, p);
+        break;
+      } else {
+        return kShapeNotSupported;
+      }
+    default: return kShapeNotSupported;
   }
+  return cudaSuccess;
 }
 
 }  // namespace
@@ -256,7 +264,7 @@ size_t AttentionScratchBytes(const AttentionArgs& a, int splits) {
 cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, cudaStream_t stream) {
   if (a.head_dim > kAttentionMaxHeadDim || a.m > 65535 || a.q_heads > INT32_MAX ||
       a.cache_len > INT32_MAX || splits < 1 || splits > 65535)
-    return cudaErrorNotSupported;
+    return kShapeNotSupported;
   Params p;
   p.q = a.q;
   p.k = a.k_cache;
@@ -275,15 +283,17 @@ cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, c
   const int g = GroupTile(a);
   const int64_t tiles = (a.q_heads / a.kv_heads + g - 1) / g;
   const dim3 grid(static_cast<unsigned>(a.kv_heads * tiles), static_cast<unsigned>(a.m), static_cast<unsigned>(splits));
+  cudaError_t err;
   switch (DimsPerLane(a.head_dim)) {
-    case 1: LaunchGroup<1>(g, grid, p, stream); break;
-    case 2: LaunchGroup<2>(g, grid, p, stream); break;
-    case 4: LaunchGroup<4>(g, grid, p, stream); break;
-    default: LaunchGroup<8>(g, grid, p, stream); break;
+    case 1: err = LaunchGroup<1>(g, grid, p, stream); break;
+    case 2: err = LaunchGroup<2>(g, grid, p, stream); break;
+    case 4: err = LaunchGroup<4>(g, grid, p, stream); break;
+    default: err = LaunchGroup<8>(g, grid, p, stream); break;
   }
-  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  err = cudaGetLastError();
   if (err != cudaSuccess || splits == 1) return err;
-  CombineKernel<<<dim3(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(a.m)), 128, 0, stream>>>(p);
+  CAPRESE_LAUNCH(CombineKernel, dim3(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(a.m)), 128, 0, stream, p);
   return cudaGetLastError();
 }
 

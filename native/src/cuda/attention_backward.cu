@@ -204,11 +204,11 @@ int DimsPerLane(int64_t hd) { return hd <= 32 ? 1 : hd <= 64 ? 2 : hd <= 128 ? 4
 
 template <int DPL>
 cudaError_t LaunchBoth(const Params& p, cudaStream_t stream) {
-  RowKernel<DPL><<<static_cast<unsigned>(static_cast<int64_t>(p.m) * p.hq), kWarps * kWarpSize, 0, stream>>>(p);
+  CAPRESE_LAUNCH(RowKernel<DPL>, static_cast<unsigned>(static_cast<int64_t>(p.m) * p.hq), kWarps * kWarpSize, 0, stream, p);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   const dim3 grid(static_cast<unsigned>((p.rows + kWarps - 1) / kWarps), static_cast<unsigned>(p.hkv));
-  KeyKernel<DPL><<<grid, kWarps * kWarpSize, 0, stream>>>(p);
+  CAPRESE_LAUNCH(KeyKernel<DPL>, grid, kWarps * kWarpSize, 0, stream, p);
   return cudaGetLastError();
 }
 
@@ -221,7 +221,7 @@ size_t AttentionBackwardScratchBytes(const AttentionBackwardArgs& a) {
 cudaError_t LaunchAttentionBackward(const AttentionBackwardArgs& a, void* scratch, cudaStream_t stream) {
   if (a.head_dim > kAttentionMaxHeadDim || a.m * a.q_heads > INT32_MAX || a.cache_len > INT32_MAX ||
       a.kv_heads > 65535)
-    return cudaErrorNotSupported;
+    return kShapeNotSupported;
   Params p;
   p.q = a.q;
   p.k = a.k_cache;

@@ -20,7 +20,7 @@ __global__ void AxpbyKernel(float alpha, const float* a, float beta, const float
 cudaError_t LaunchAxpby(const AxpbyArgs& a, cudaStream_t stream) {
   const int64_t blocks = (a.count + kThreads - 1) / kThreads;
   const unsigned grid = static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 16384 ? 16384 : blocks));
-  AxpbyKernel<<<grid, kThreads, 0, stream>>>(a.alpha, a.a, a.beta, a.b, a.out, a.count);
+  CAPRESE_LAUNCH(AxpbyKernel, grid, kThreads, 0, stream, a.alpha, a.a, a.beta, a.b, a.out, a.count);
   return cudaGetLastError();
 }
 

@@ -20,6 +20,7 @@ class CudaEvent final : public BackendEvent {
   int device = 0;
 };
 
+#ifndef CAPRESE_CUDA_SIM
 const char* CublasName(cublasStatus_t st) {
   switch (st) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -42,6 +43,7 @@ Status FromCublas(cublasStatus_t st, const char* what) {
     return Fail(CAPRESE_ERROR_OUT_OF_MEMORY, "%s: cuBLAS could not allocate device memory", what);
   return Fail(CAPRESE_ERROR_DEVICE, "%s: cuBLAS failed with %s", what, CublasName(st));
 }
+#endif
 
 }  // namespace
 
@@ -86,8 +88,8 @@ Status CudaBackend::Create(int device, void* stream, std::unique_ptr<Backend>* o
   CAPRESE_RETURN_IF_ERROR(DeviceCount(&count));
   if (count == 0) return Fail(CAPRESE_ERROR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: no CUDA GPU found");
   if (device < 0 || device >= count)
-    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "device: ordinal %d out of range (%d CUDA device%s found)",
-                device, count, count == 1 ? "" : "s");
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "device: ordinal %d out of range (%d %s%s found)",
+                device, count, kDeviceNoun, count == 1 ? "" : "s");
   std::unique_ptr<CudaBackend> be(new CudaBackend(device));
   CAPRESE_RETURN_IF_ERROR(be->Init(stream));
   *out = std::move(be);
@@ -102,10 +104,12 @@ Status CudaBackend::Init(void* stream) {
   CAPRESE_RETURN_IF_ERROR(FromCuda(cudaStreamCreateWithFlags(&own_stream_, cudaStreamNonBlocking),
                                    "cudaStreamCreateWithFlags"));
   stream_ = own_stream_;
+#ifndef CAPRESE_CUDA_SIM
   CAPRESE_RETURN_IF_ERROR(FromCublas(cublasCreate(&cublas_), "cublasCreate"));
   CAPRESE_RETURN_IF_ERROR(FromCublas(cublasSetStream(cublas_, stream_), "cublasSetStream"));
   // Plain f32 SGEMM (no TF32) so f32 weights keep f32 accuracy, whatever the cuBLAS default.
   CAPRESE_RETURN_IF_ERROR(FromCublas(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
+#endif
   // Host-mapped so Synchronize() can read it without a copy once the stream is idle.
   CAPRESE_RETURN_IF_ERROR(FromCuda(cudaHostAlloc(reinterpret_cast<void**>(&error_flag_host_), sizeof(int),
                                                  cudaHostAllocMapped),
@@ -123,7 +127,9 @@ CudaBackend::~CudaBackend() {
   if (cudaSetDevice(device_) != cudaSuccess) cudaGetLastError();
   // No stream sync: the caller's stream may already be gone. cudaFree/cudaFreeHost wait for
   // the device, so kernels still using scratch or the flag finish first.
+#ifndef CAPRESE_CUDA_SIM
   if (cublas_ != nullptr) cublasDestroy(cublas_);
+#endif
   if (scratch_ != nullptr) cudaFree(scratch_);
   if (error_flag_host_ != nullptr) cudaFreeHost(error_flag_host_);
   if (own_stream_ != nullptr) cudaStreamDestroy(own_stream_);
@@ -133,20 +139,31 @@ CudaBackend::~CudaBackend() {
 Status CudaBackend::Activate() const { return FromCuda(cudaSetDevice(device_), "cudaSetDevice"); }
 
 Status CudaBackend::Launched(cudaError_t err, const char* op) const {
-  if (err == cudaErrorNotSupported)  // our launchers' answer to shapes they do not cover
-    return Fail(CAPRESE_ERROR_SHAPE, "%s: shape not supported by the CUDA backend (%s)", op,
-                cudaGetErrorString(err));
+  // Only our launchers return kShapeNotSupported; the runtime's own cudaErrorNotSupported
+  // (a device or driver limitation) stays a device error.
+  if (err == kShapeNotSupported)
+    return Fail(CAPRESE_ERROR_SHAPE, "%s: shape or dtype not supported by the CUDA backend's kernels", op);
   return FromCuda(err, op);
 }
 
 Status CudaBackend::Scratch(size_t bytes, void** out) {
   if (bytes > scratch_bytes_) {
-    // cudaFree waits for the device, so kernels still reading the old scratch are done.
+    // Allocation and free are not capturable: a graph must be captured after a warm-up call
+    // has sized the scratch. Say so instead of invalidating the caller's capture.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    CAPRESE_RETURN_IF_ERROR(FromCuda(cudaStreamIsCapturing(stream_, &capture), "cudaStreamIsCapturing"));
+    if (capture != cudaStreamCaptureStatusNone)
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT,
+                  "the op needs %zu bytes of scratch but has %zu, and the stream is being captured into a CUDA "
+                  "graph, where device memory cannot be allocated: run the same ops once before capturing",
+                  bytes, scratch_bytes_);
+    // The new buffer first: if it cannot be had, the old one (enough for earlier shapes) is
+    // kept. cudaFree then waits for the device, so kernels still reading the old one are done.
+    const size_t grow = bytes + bytes / 4;  // headroom so slowly growing shapes do not realloc each time
+    void* fresh = nullptr;
+    CAPRESE_RETURN_IF_ERROR(Allocate(grow, &fresh));
     if (scratch_ != nullptr) cudaFree(scratch_);
-    scratch_ = nullptr;
-    scratch_bytes_ = 0;
-    size_t grow = bytes + bytes / 4;  // headroom so slowly growing shapes do not realloc each time
-    CAPRESE_RETURN_IF_ERROR(Allocate(grow, &scratch_));
+    scratch_ = fresh;
     scratch_bytes_ = grow;
   }
   *out = scratch_;
@@ -218,7 +235,9 @@ Status CudaBackend::SetStream(void* stream) {
   if (err == cudaSuccess) err = cudaStreamWaitEvent(next, fence, 0);
   cudaEventDestroy(fence);  // released once the wait is satisfied
   if (err != cudaSuccess) return FromCuda(err, "set_stream (ordering after the previous stream)");
+#ifndef CAPRESE_CUDA_SIM
   CAPRESE_RETURN_IF_ERROR(FromCublas(cublasSetStream(cublas_, next), "cublasSetStream"));
+#endif
   stream_ = next;
   return Status::Ok();
 }
@@ -267,6 +286,18 @@ Status CudaBackend::ElapsedMs(BackendEvent* start, BackendEvent* end, float* ms)
 Status CudaBackend::Matmul(const MatmulArgs& a) {
   CAPRESE_RETURN_IF_ERROR(Activate());
   if (a.m <= kGemvMaxRows) return Launched(LaunchGemv(a, stream_), "matmul (gemv)");
+#ifdef CAPRESE_CUDA_SIM
+  // cuBLAS has no simulator: prefill-sized products run the decode kernel on 16 rows at a
+  // time (rows of x and y are contiguous), which is what the backend's info reports.
+  for (int64_t r0 = 0; r0 < a.m; r0 += kGemvMaxRows) {
+    MatmulArgs part = a;
+    part.x = a.x + r0 * a.k;
+    part.y = a.y + r0 * a.n;
+    part.m = a.m - r0 < kGemvMaxRows ? a.m - r0 : kGemvMaxRows;
+    CAPRESE_RETURN_IF_ERROR(Launched(LaunchGemv(part, stream_), "matmul (cuda-sim: gemv in 16-row chunks)"));
+  }
+  return Status::Ok();
+#else
   void* scratch = nullptr;
   const size_t need = MatmulCublasScratchBytes(a);
   if (need > 0) CAPRESE_RETURN_IF_ERROR(Scratch(need, &scratch));
@@ -274,6 +305,7 @@ Status CudaBackend::Matmul(const MatmulArgs& a) {
   const cublasStatus_t st = LaunchMatmulCublas(a, cublas_, scratch, stream_, &launch);
   if (launch != cudaSuccess) return Launched(launch, "matmul (cuBLAS path)");
   return FromCublas(st, "matmul (cuBLAS path)");
+#endif
 }
 
 Status CudaBackend::RmsNorm(const RmsNormArgs& a) {
@@ -331,7 +363,8 @@ Status CudaBackend::Embedding(const EmbeddingArgs& a) {
 Status CudaBackend::SparseFfn(const SparseFfnArgs& a) {
   CAPRESE_RETURN_IF_ERROR(Activate());
   void* scratch = nullptr;
-  const size_t need = SparseFfnScratchBytes(a, multiprocessors_);
+  size_t need = 0;
+  CAPRESE_RETURN_IF_ERROR(Launched(SparseFfnScratchBytes(a, multiprocessors_, &need), "sparse_ffn"));
   if (need > 0) CAPRESE_RETURN_IF_ERROR(Scratch(need, &scratch));
   return Launched(LaunchSparseFfn(a, multiprocessors_, scratch, error_flag_dev_, stream_), "sparse_ffn");
 }

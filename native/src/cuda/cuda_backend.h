@@ -3,8 +3,10 @@
 // host-mapped flag through which kernels report data errors (out-of-range token ids).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#ifndef CAPRESE_CUDA_SIM
+#include <cublas_v2.h>
+#endif
 
 #include <memory>
 
@@ -12,6 +14,13 @@
 
 namespace caprese {
 namespace cuda {
+
+// How the device is named in messages: the simulator must not pass for a GPU.
+#ifdef CAPRESE_CUDA_SIM
+constexpr const char* kDeviceNoun = "simulated CUDA device";
+#else
+constexpr const char* kDeviceNoun = "CUDA device";
+#endif
 
 // CUDA errors as Status: allocation failures -> OUT_OF_MEMORY, missing GPU/driver ->
 // BACKEND_UNAVAILABLE, everything else -> DEVICE; the message names `what`.
@@ -24,8 +33,14 @@ class CudaBackend final : public Backend {
   static Status Create(int device, void* stream, std::unique_ptr<Backend>* out);
   ~CudaBackend() override;
 
+#ifdef CAPRESE_CUDA_SIM
+  // The same backend over cuda-sim (libcaprese_cudasim.so): the kernels run on the CPU.
+  caprese_backend kind() const override { return CAPRESE_BACKEND_CUDA_SIM; }
+  const char* name() const override { return "cuda-sim"; }
+#else
   caprese_backend kind() const override { return CAPRESE_BACKEND_CUDA; }
   const char* name() const override { return "cuda"; }
+#endif
 
   Status Allocate(size_t bytes, void** out) override;
   void Free(void* ptr) noexcept override;
@@ -74,7 +89,9 @@ class CudaBackend final : public Backend {
   int multiprocessors_ = 1;
   cudaStream_t own_stream_ = nullptr;
   cudaStream_t stream_ = nullptr;  // own_stream_ or the caller's (never destroyed by us)
+#ifndef CAPRESE_CUDA_SIM
   cublasHandle_t cublas_ = nullptr;
+#endif
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
   int* error_flag_host_ = nullptr;  // pinned, mapped: kernels write, Synchronize reads

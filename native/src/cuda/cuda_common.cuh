@@ -6,6 +6,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "cuda/launch.cuh"
+
 #include <cstdint>
 
 namespace caprese {

@@ -46,12 +46,12 @@ unsigned Grid(int64_t count) {
 }  // namespace
 
 cudaError_t LaunchAdd(const AddArgs& a, cudaStream_t stream) {
-  BinaryKernel<<<Grid(a.count), kThreads, 0, stream>>>(a.a, a.b, a.out, a.count, AddOp{});
+  CAPRESE_LAUNCH(BinaryKernel<AddOp>, Grid(a.count), kThreads, 0, stream, a.a, a.b, a.out, a.count, AddOp{});
   return cudaGetLastError();
 }
 
 cudaError_t LaunchSoftcap(const SoftcapArgs& a, cudaStream_t stream) {
-  BinaryKernel<<<Grid(a.count), kThreads, 0, stream>>>(a.x, static_cast<const float*>(nullptr), a.y,
+  CAPRESE_LAUNCH(BinaryKernel<SoftcapOp>, Grid(a.count), kThreads, 0, stream, a.x, static_cast<const float*>(nullptr), a.y,
                                                        a.count, SoftcapOp{a.cap});
   return cudaGetLastError();
 }

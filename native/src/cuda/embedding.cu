@@ -27,7 +27,7 @@ EmbeddingKernel(const T* __restrict__ table, const int32_t* __restrict__ ids, fl
 
 template <typename T>
 cudaError_t Launch(const EmbeddingArgs& a, int* flag, cudaStream_t stream) {
-  EmbeddingKernel<T><<<static_cast<unsigned>(a.m), kThreads, 0, stream>>>(
+  CAPRESE_LAUNCH(EmbeddingKernel<T>, static_cast<unsigned>(a.m), kThreads, 0, stream, 
       static_cast<const T*>(a.table), a.ids, a.out, a.vocab, a.d, a.scale, flag);
   return cudaGetLastError();
 }
@@ -35,12 +35,12 @@ cudaError_t Launch(const EmbeddingArgs& a, int* flag, cudaStream_t stream) {
 }  // namespace
 
 cudaError_t LaunchEmbedding(const EmbeddingArgs& a, int* error_flag, cudaStream_t stream) {
-  if (a.m > INT32_MAX) return cudaErrorNotSupported;
+  if (a.m > INT32_MAX) return kShapeNotSupported;
   switch (a.table_dtype) {
     case CAPRESE_DTYPE_F32: return Launch<float>(a, error_flag, stream);
     case CAPRESE_DTYPE_F16: return Launch<__half>(a, error_flag, stream);
     case CAPRESE_DTYPE_BF16: return Launch<__nv_bfloat16>(a, error_flag, stream);
-    default: return cudaErrorNotSupported;
+    default: return kShapeNotSupported;
   }
 }
 

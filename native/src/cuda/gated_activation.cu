@@ -50,9 +50,9 @@ unsigned Grid(int64_t count) {
 
 cudaError_t LaunchGatedActivation(const GatedActivationArgs& a, cudaStream_t stream) {
   if (a.act == CAPRESE_ACTIVATION_SILU)
-    GatedKernel<Silu><<<Grid(a.count), kThreads, 0, stream>>>(a.gate, a.up, a.out, a.count);
+    CAPRESE_LAUNCH(GatedKernel<Silu>, Grid(a.count), kThreads, 0, stream, a.gate, a.up, a.out, a.count);
   else
-    GatedKernel<GeluTanh><<<Grid(a.count), kThreads, 0, stream>>>(a.gate, a.up, a.out, a.count);
+    CAPRESE_LAUNCH(GatedKernel<GeluTanh>, Grid(a.count), kThreads, 0, stream, a.gate, a.up, a.out, a.count);
   return cudaGetLastError();
 }
 

@@ -51,10 +51,10 @@ unsigned Grid(int64_t count) {
 
 cudaError_t LaunchGatedActivationBackward(const GatedActivationBackwardArgs& a, cudaStream_t stream) {
   if (a.act == CAPRESE_ACTIVATION_SILU)
-    GatedBackwardKernel<SiluGrad><<<Grid(a.count), kThreads, 0, stream>>>(a.gate, a.up, a.dout, a.dgate, a.dup,
+    CAPRESE_LAUNCH(GatedBackwardKernel<SiluGrad>, Grid(a.count), kThreads, 0, stream, a.gate, a.up, a.dout, a.dgate, a.dup,
                                                                           a.count);
   else
-    GatedBackwardKernel<GeluTanhGrad><<<Grid(a.count), kThreads, 0, stream>>>(a.gate, a.up, a.dout, a.dgate, a.dup,
+    CAPRESE_LAUNCH(GatedBackwardKernel<GeluTanhGrad>, Grid(a.count), kThreads, 0, stream, a.gate, a.up, a.dout, a.dgate, a.dup,
                                                                               a.count);
   return cudaGetLastError();
 }

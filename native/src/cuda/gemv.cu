@@ -42,7 +42,7 @@ GemvKernel(const float* __restrict__ x, const T* __restrict__ w, const float* __
   constexpr int U = GemvConfig<MB>::kUnroll;
   constexpr int kElems = kVec ? Pack16<T>::kElems : 1;  // weights per load
   constexpr int C = kVec ? kElems / 4 : 1;               // float4 words of x per load
-  extern __shared__ float4 smem_raw[];
+  CAPRESE_DYNAMIC_SHARED(float4, smem_raw);
   float* xs = reinterpret_cast<float*>(smem_raw);  // [m][ks]
   const float4* xs4 = smem_raw;
   const int ks4 = ks / 4;
@@ -156,9 +156,9 @@ cudaError_t LaunchTyped(const MatmulArgs& a, cudaStream_t stream) {
   const dim3 grid(CeilDiv(n, kRowsPerBlock)), block(kThreads);
   const T* w = static_cast<const T*>(a.w);
   if (vec)
-    GemvKernel<T, MB, true><<<grid, block, smem, stream>>>(a.x, w, a.bias, a.y, m, n, k, k_tile, ks);
+    CAPRESE_LAUNCH(GemvKernel<T, MB, true>, grid, block, smem, stream, a.x, w, a.bias, a.y, m, n, k, k_tile, ks);
   else
-    GemvKernel<T, MB, false><<<grid, block, smem, stream>>>(a.x, w, a.bias, a.y, m, n, k, k_tile, ks);
+    CAPRESE_LAUNCH(GemvKernel<T, MB, false>, grid, block, smem, stream, a.x, w, a.bias, a.y, m, n, k, k_tile, ks);
   return cudaGetLastError();
 }
 
@@ -176,12 +176,12 @@ cudaError_t LaunchForDtype(const MatmulArgs& a, cudaStream_t stream) {
 
 cudaError_t LaunchGemv(const MatmulArgs& a, cudaStream_t stream) {
   if (a.m < 1 || a.m > kGemvMaxRows || a.n > INT32_MAX / 2 || a.k > INT32_MAX / 2)
-    return cudaErrorNotSupported;
+    return kShapeNotSupported;
   switch (a.w_dtype) {
     case CAPRESE_DTYPE_F32: return LaunchForDtype<float>(a, stream);
     case CAPRESE_DTYPE_F16: return LaunchForDtype<__half>(a, stream);
     case CAPRESE_DTYPE_BF16: return LaunchForDtype<__nv_bfloat16>(a, stream);
-    default: return cudaErrorNotSupported;
+    default: return kShapeNotSupported;
   }
 }
 

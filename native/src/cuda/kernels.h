@@ -3,8 +3,10 @@
 // nothing here synchronises. Plain C++ so the backend and tools can include it.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#ifndef CAPRESE_CUDA_SIM
+#include <cublas_v2.h>
+#endif
 
 #include <cstddef>
 
@@ -13,10 +15,17 @@
 namespace caprese {
 namespace cuda {
 
+// What a launcher returns for a shape or dtype it does not cover: a value no CUDA runtime
+// returns (just past cudaErrorUnknown = 999, inside the enum's range), so the backend can
+// tell it apart from the runtime's own cudaErrorNotSupported (a device or driver
+// limitation), which is reported as the CUDA error it is.
+constexpr cudaError_t kShapeNotSupported = static_cast<cudaError_t>(1000);
+
 // gemv.cu: y = x · wᵀ (+ bias) for 1 <= M <= kGemvMaxRows; streams w once for all rows.
 constexpr int kGemvMaxRows = 16;
 cudaError_t LaunchGemv(const MatmulArgs& a, cudaStream_t stream);
 
+#ifndef CAPRESE_CUDA_SIM  // the simulator has no cuBLAS (CudaBackend::Matmul says what it runs instead)
 // matmul_cublas.cu: M > kGemvMaxRows through cuBLAS. f16/bf16 weights need
 // MatmulCublasScratchBytes() of device scratch (x cast to the weight dtype).
 size_t MatmulCublasScratchBytes(const MatmulArgs& a);
@@ -25,6 +34,7 @@ cublasStatus_t LaunchMatmulCublas(const MatmulArgs& a, cublasHandle_t handle, vo
                                   cudaStream_t stream, cudaError_t* launch);
 // y[m, :] += bias for every row (also used by the cuBLAS path).
 cudaError_t LaunchAddBias(float* y, const float* bias, int64_t m, int64_t n, cudaStream_t stream);
+#endif
 
 cudaError_t LaunchRmsNorm(const RmsNormArgs& a, cudaStream_t stream);
 cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream);
@@ -47,7 +57,8 @@ cudaError_t LaunchEmbedding(const EmbeddingArgs& a, int* error_flag, cudaStream_
 // sparse_ffn.cu: M <= 16. Needs SparseFfnScratchBytes() of scratch (partial sums; THRESHOLD
 // also the gate, the masked activations and the compacted active list). An index outside
 // [0, H) is skipped and sets *error_flag to 2 (device-visible).
-size_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors);
+// The scratch size depends on the kernel instance's occupancy, hence the error return.
+cudaError_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors, size_t* bytes);
 cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* scratch, int* error_flag,
                             cudaStream_t stream);
 

@@ -43,14 +43,14 @@ unsigned GridFor(int64_t count, int block) {
 
 template <typename T>
 cudaError_t LaunchCast(const float* in, void* out, int64_t count, cudaStream_t stream) {
-  CastKernel<T><<<GridFor(count, 256), 256, 0, stream>>>(in, static_cast<T*>(out), count);
+  CAPRESE_LAUNCH(CastKernel<T>, GridFor(count, 256), 256, 0, stream, in, static_cast<T*>(out), count);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 cudaError_t LaunchAddBias(float* y, const float* bias, int64_t m, int64_t n, cudaStream_t stream) {
-  AddBiasKernel<<<GridFor(m * n, 256), 256, 0, stream>>>(y, bias, m, n);
+  CAPRESE_LAUNCH(AddBiasKernel, GridFor(m * n, 256), 256, 0, stream, y, bias, m, n);
   return cudaGetLastError();
 }
 

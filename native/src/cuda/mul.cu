@@ -20,7 +20,7 @@ __global__ void MulKernel(const float* a, const float* b, float* out, int64_t co
 cudaError_t LaunchMul(const MulArgs& a, cudaStream_t stream) {
   const int64_t blocks = (a.count + kThreads - 1) / kThreads;
   const unsigned grid = static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 16384 ? 16384 : blocks));
-  MulKernel<<<grid, kThreads, 0, stream>>>(a.a, a.b, a.out, a.count);
+  CAPRESE_LAUNCH(MulKernel, grid, kThreads, 0, stream, a.a, a.b, a.out, a.count);
   return cudaGetLastError();
 }
 

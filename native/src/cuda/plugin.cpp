@@ -55,8 +55,8 @@ CAPRESE_API int32_t caprese_cuda_plugin_device_info(int32_t device, caprese_devi
     int32_t count = 0;
     CAPRESE_RETURN_IF_ERROR(DeviceCount(&count));
     if (device < 0 || device >= count)
-      return caprese::Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "device: ordinal %d out of range (%d CUDA device%s found)",
-                           device, count, count == 1 ? "" : "s");
+      return caprese::Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "device: ordinal %d out of range (%d %s%s found)",
+                           device, count, caprese::cuda::kDeviceNoun, count == 1 ? "" : "s");
     cudaDeviceProp prop;
     CAPRESE_RETURN_IF_ERROR(caprese::cuda::FromCuda(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties"));
     std::snprintf(info->name, sizeof info->name, "%s", prop.name);

@@ -44,13 +44,13 @@ RmsNormKernel(const float* __restrict__ x, const float* __restrict__ w, float* _
 }  // namespace
 
 cudaError_t LaunchRmsNorm(const RmsNormArgs& a, cudaStream_t stream) {
-  if (a.m > INT32_MAX) return cudaErrorNotSupported;
+  if (a.m > INT32_MAX) return kShapeNotSupported;
   const bool vec = a.d % 4 == 0 && IsAligned(a.x, 16) && IsAligned(a.w, 16) && IsAligned(a.y, 16);
   const dim3 grid(static_cast<unsigned>(a.m));
   if (vec)
-    RmsNormKernel<true><<<grid, kThreads, 0, stream>>>(a.x, a.w, a.y, a.d, a.eps, a.weight_offset);
+    CAPRESE_LAUNCH(RmsNormKernel<true>, grid, kThreads, 0, stream, a.x, a.w, a.y, a.d, a.eps, a.weight_offset);
   else
-    RmsNormKernel<false><<<grid, kThreads, 0, stream>>>(a.x, a.w, a.y, a.d, a.eps, a.weight_offset);
+    CAPRESE_LAUNCH(RmsNormKernel<false>, grid, kThreads, 0, stream, a.x, a.w, a.y, a.d, a.eps, a.weight_offset);
   return cudaGetLastError();
 }
 

@@ -39,19 +39,19 @@ RmsNormBackwardKernel(const float* x, const T* __restrict__ w, const float* dy, 
 }  // namespace
 
 cudaError_t LaunchRmsNormBackward(const RmsNormBackwardArgs& a, cudaStream_t stream) {
-  if (a.m > INT32_MAX) return cudaErrorNotSupported;
+  if (a.m > INT32_MAX) return kShapeNotSupported;
   const dim3 grid(static_cast<unsigned>(a.m));
   switch (a.w_dtype) {
     case CAPRESE_DTYPE_F16:
-      RmsNormBackwardKernel<__half><<<grid, kThreads, 0, stream>>>(
+      CAPRESE_LAUNCH(RmsNormBackwardKernel<__half>, grid, kThreads, 0, stream, 
           a.x, static_cast<const __half*>(a.w), a.dy, a.dx, a.d, a.eps, a.weight_offset);
       break;
     case CAPRESE_DTYPE_BF16:
-      RmsNormBackwardKernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(
+      CAPRESE_LAUNCH(RmsNormBackwardKernel<__nv_bfloat16>, grid, kThreads, 0, stream, 
           a.x, static_cast<const __nv_bfloat16*>(a.w), a.dy, a.dx, a.d, a.eps, a.weight_offset);
       break;
     default:
-      RmsNormBackwardKernel<float><<<grid, kThreads, 0, stream>>>(a.x, static_cast<const float*>(a.w), a.dy, a.dx,
+      CAPRESE_LAUNCH(RmsNormBackwardKernel<float>, grid, kThreads, 0, stream, a.x, static_cast<const float*>(a.w), a.dy, a.dx,
                                                                   a.d, a.eps, a.weight_offset);
       break;
   }

@@ -44,13 +44,13 @@ RopeKernel(float* __restrict__ x, const float* __restrict__ inv_freq, int64_t he
 cudaError_t LaunchRotation(const RopeArgs& a, cudaStream_t stream, double sign) {
   const int half = static_cast<int>(a.head_dim / 2);
   const int64_t pairs = a.m * a.heads * half;
-  if ((pairs + kThreads - 1) / kThreads > INT32_MAX) return cudaErrorNotSupported;
+  if ((pairs + kThreads - 1) / kThreads > INT32_MAX) return kShapeNotSupported;
   const double log_theta = a.inv_freq != nullptr ? 0.0 : std::log(static_cast<double>(a.theta));
   const unsigned grid = CeilDiv(pairs, kThreads);
   if (a.style == CAPRESE_ROPE_HALF_SPLIT)
-    RopeKernel<true><<<grid, kThreads, 0, stream>>>(a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
+    CAPRESE_LAUNCH(RopeKernel<true>, grid, kThreads, 0, stream, a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
   else
-    RopeKernel<false><<<grid, kThreads, 0, stream>>>(a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
+    CAPRESE_LAUNCH(RopeKernel<false>, grid, kThreads, 0, stream, a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
   return cudaGetLastError();
 }
 

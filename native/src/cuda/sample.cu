@@ -224,9 +224,9 @@ SampleKernel(const float* __restrict__ x, int32_t* __restrict__ out, int64_t v, 
 }  // namespace
 
 cudaError_t LaunchSample(const SampleArgs& a, cudaStream_t stream) {
-  if (a.m > INT32_MAX || a.v > sampling::kMaxVocab) return cudaErrorNotSupported;
+  if (a.m > INT32_MAX || a.v > sampling::kMaxVocab) return kShapeNotSupported;
   if (a.m == 0) return cudaSuccess;
-  SampleKernel<<<static_cast<unsigned>(a.m), kThreads, 0, stream>>>(a.x, a.out, a.v, a.params);
+  CAPRESE_LAUNCH(SampleKernel, static_cast<unsigned>(a.m), kThreads, 0, stream, a.x, a.out, a.v, a.params);
   return cudaGetLastError();
 }
 

@@ -45,8 +45,8 @@ SoftmaxKernel(const float* x, float* y, int64_t n, float inv_t) {
 }  // namespace
 
 cudaError_t LaunchSoftmax(const SoftmaxArgs& a, cudaStream_t stream) {
-  if (a.m > INT32_MAX) return cudaErrorNotSupported;
-  SoftmaxKernel<<<static_cast<unsigned>(a.m), kThreads, 0, stream>>>(a.x, a.y, a.n, 1.0f / a.temperature);
+  if (a.m > INT32_MAX) return kShapeNotSupported;
+  CAPRESE_LAUNCH(SoftmaxKernel, static_cast<unsigned>(a.m), kThreads, 0, stream, a.x, a.y, a.n, 1.0f / a.temperature);
   return cudaGetLastError();
 }
 

@@ -22,6 +22,7 @@
 //  - INDICES are read on the device: an entry outside [0, H) is skipped (never read out of
 //    bounds) and raises the backend's error flag (value 2), reported by synchronize.
 #include <algorithm>
+#include <atomic>
 
 #include "cuda/kernels.h"
 #include "cuda/weight_loads.cuh"
@@ -109,7 +110,7 @@ FusedKernel(const FusedParams p) {
   __shared__ int idx_s[kMaxChunk];             // neuron of each slot: j < H main, H + e extra, -1 skip
   __shared__ float h_s[kMaxChunk * MB];        // [slot][row]
   __shared__ int prefix_s[kMaxCompactBlocks + 1];
-  extern __shared__ float4 xs_raw[];
+  CAPRESE_DYNAMIC_SHARED(float4, xs_raw);
   float* xs = reinterpret_cast<float*>(xs_raw);  // [m][ks]
   const float4* xs4 = xs_raw;
   const int ks4 = p.ks / 4;
@@ -381,17 +382,19 @@ struct Plan {
 
 size_t AlignUp(size_t v) { return (v + 255) / 256 * 256; }
 
-Plan MakePlan(const SparseFfnArgs& a, int multiprocessors) {
+// blocks_per_sm comes from the occupancy API for the kernel instance that will run (see
+// ResolveFused): a guess could make the grid two waves, e.g. the element path runs the
+// MB = 16 instance, whose __launch_bounds__(256, 1) allows one block per SM.
+Plan MakePlan(const SparseFfnArgs& a, int multiprocessors, int blocks_per_sm) {
   Plan p;
   const int64_t max_items = (a.selection == CAPRESE_SPARSE_INDICES ? a.k : a.h) + a.r;
   // Streaming needs every SM busy (one SM alone pulls a small fraction of HBM bandwidth),
   // so the grid fills the GPU whenever there are >= kMinItemsPerBlock items per block, even
   // though each block adds M·D partial sums to write and read back (mostly L2 hits; at
   // high sparsity and M = 16 they approach the weight bytes: the knob to tune on a GPU).
-  // Two blocks per SM below M = 8 (their register budget allows it), one above; at most
-  // kMaxChunk items per block.
-  const int64_t per_sm = a.m >= 8 ? 1 : 2;
-  int64_t blocks = std::min<int64_t>(per_sm * multiprocessors, (max_items + kMinItemsPerBlock - 1) / kMinItemsPerBlock);
+  // At most kMaxChunk items per block.
+  int64_t blocks = std::min<int64_t>(static_cast<int64_t>(blocks_per_sm) * multiprocessors,
+                                     (max_items + kMinItemsPerBlock - 1) / kMinItemsPerBlock);
   blocks = std::max<int64_t>(blocks, (max_items + kMaxChunk - 1) / kMaxChunk);
   blocks = std::max<int64_t>(1, std::min<int64_t>(blocks, std::max<int64_t>(1, max_items)));
   p.blocks = static_cast<int>(blocks);
@@ -417,11 +420,14 @@ Plan MakePlan(const SparseFfnArgs& a, int multiprocessors) {
 
 // Shared memory for the x tile. Small tiles cost a barrier pair and a pipeline drain every
 // few loads per lane (at M = 16 the 48 KiB default leaves 384 floats per row), so the tile
-// may use the device's opt-in limit, split between the blocks MakePlan puts on one SM.
+// may use the device's opt-in limit, split between the blocks we aim to put on one SM (two
+// below M = 8, where the register budget allows it; one above).
 template <int MB>
 constexpr int StaticSmemBytes() {
   return static_cast<int>(sizeof(int)) * (kMaxChunk + kMaxChunk * MB + kMaxCompactBlocks + 1);
 }
+
+int TargetBlocksPerSm(int m) { return m >= 8 ? 1 : 2; }
 
 int XTileBudgetBytes(int m, int static_bytes) {
   int device = 0, optin = 0;
@@ -430,55 +436,111 @@ int XTileBudgetBytes(int m, int static_bytes) {
     cudaGetLastError();
     return kXSmemBytes;
   }
-  const int blocks_per_sm = m >= 8 ? 1 : 2;  // as MakePlan
-  const int room = optin / blocks_per_sm - static_bytes - 1024;
+  const int room = optin / TargetBlocksPerSm(m) - static_bytes - 1024;
   return std::max(kXSmemBytes, std::min(kXSmemMaxBytes, room));
 }
 
-// Raises the kernel's dynamic shared memory limit once per device (and size); a benign race
-// between threads only repeats the call.
-cudaError_t AllowSmem(void (*kernel)(FusedParams), int (&allowed)[kMaxDevices], size_t bytes) {
+// The dynamic shared-memory limit each kernel was raised to, per device. One table per
+// kernel (not per launcher: the vector and element paths are different kernels and each
+// needs its own cudaFuncSetAttribute), atomic because host threads launch concurrently.
+template <typename T, int MB, bool kGate, bool kVec>
+std::atomic<int>* AllowedSmemTable() {
+  static std::atomic<int> allowed[kMaxDevices] = {};
+  return allowed;
+}
+
+cudaError_t AllowSmem(void (*kernel)(FusedParams), std::atomic<int>* allowed, size_t bytes) {
   if (bytes <= static_cast<size_t>(kXSmemBytes)) return cudaSuccess;  // within the default 48 KiB
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
   if (err != cudaSuccess) return err;
-  if (device < kMaxDevices && static_cast<size_t>(allowed[device]) >= bytes) return cudaSuccess;
+  if (device < kMaxDevices && static_cast<size_t>(allowed[device].load(std::memory_order_acquire)) >= bytes)
+    return cudaSuccess;
   err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  if (err == cudaSuccess && device < kMaxDevices) allowed[device] = static_cast<int>(bytes);
-  return err;
+  if (err != cudaSuccess || device >= kMaxDevices) return err;
+  // Keep the largest size raised so far (two threads may raise different sizes).
+  int seen = allowed[device].load(std::memory_order_relaxed);
+  while (seen < static_cast<int>(bytes) &&
+         !allowed[device].compare_exchange_weak(seen, static_cast<int>(bytes), std::memory_order_release)) {
+  }
+  return cudaSuccess;
 }
 
+// The fused kernel instance a call runs, with its x tile and how many of its blocks fit on
+// one SM. Scratch sizing and the launch both resolve it, so they agree on the plan.
+struct FusedLaunch {
+  void (*kernel)(FusedParams) = nullptr;
+  size_t smem = 0;
+  int ks = 0, k_tile = 0, blocks_per_sm = 0;
+};
+
 template <typename T, int MB, bool kGate>
-cudaError_t LaunchFused(FusedParams fp, int blocks, bool vec, cudaStream_t stream) {
+cudaError_t ResolveFusedFor(int m, int d, bool vec, FusedLaunch* out) {
   constexpr int kElems = Pack16<T>::kElems;
   // Odd D or unaligned views take the element path: correctness over speed, one instance.
-  void (*kernel)(FusedParams) = vec ? FusedKernel<T, MB, kGate, true> : FusedKernel<T, kMaxRows, kGate, false>;
-  static int allowed[kMaxDevices] = {};
+  FusedLaunch f;
+  f.kernel = vec ? FusedKernel<T, MB, kGate, true> : FusedKernel<T, kMaxRows, kGate, false>;
+  std::atomic<int>* allowed = vec ? AllowedSmemTable<T, MB, kGate, true>() : AllowedSmemTable<T, kMaxRows, kGate, false>();
   const int quantum = vec ? kElems : 1;
   const int static_bytes = vec ? StaticSmemBytes<MB>() : StaticSmemBytes<kMaxRows>();
-  const int budget = XTileBudgetBytes(fp.m, static_bytes) / (fp.m * static_cast<int>(sizeof(float)));  // floats per row
-  const int padded = (fp.d + quantum - 1) / quantum * quantum;
-  fp.k_tile = fp.ks = padded <= budget ? padded : budget / quantum * quantum;
-  if (padded <= budget) fp.k_tile = fp.d;
-  const size_t smem = static_cast<size_t>(fp.m) * fp.ks * sizeof(float);
-  const cudaError_t err = AllowSmem(kernel, allowed, smem);
+  const int budget = XTileBudgetBytes(m, static_bytes) / (m * static_cast<int>(sizeof(float)));  // floats per row
+  const int padded = (d + quantum - 1) / quantum * quantum;
+  f.ks = padded <= budget ? padded : budget / quantum * quantum;
+  f.k_tile = padded <= budget ? d : f.ks;
+  f.smem = static_cast<size_t>(m) * f.ks * sizeof(float);
+  cudaError_t err = AllowSmem(f.kernel, allowed, f.smem);
   if (err != cudaSuccess) return err;
-  kernel<<<blocks, kThreads, smem, stream>>>(fp);
-  return cudaGetLastError();
+  // After AllowSmem: the occupancy API counts a request over the kernel's limit as 0 blocks.
+  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&f.blocks_per_sm, f.kernel, kThreads, f.smem);
+  if (err != cudaSuccess) return err;
+  if (f.blocks_per_sm < 1) return kShapeNotSupported;  // cannot be resident at all: a shape we do not serve
+  // Aim for the blocks per SM the x tile was sized for (more would only add partial sums),
+  // fewer where the instance's registers or shared memory do not allow them.
+  f.blocks_per_sm = std::min(f.blocks_per_sm, TargetBlocksPerSm(m));
+  *out = f;
+  return cudaSuccess;
 }
 
 template <typename T, bool kGate>
-cudaError_t LaunchForRows(const FusedParams& fp, int blocks, bool vec, cudaStream_t stream) {
-  if (fp.m <= 1) return LaunchFused<T, 1, kGate>(fp, blocks, vec, stream);
-  if (fp.m <= 2) return LaunchFused<T, 2, kGate>(fp, blocks, vec, stream);
-  if (fp.m <= 4) return LaunchFused<T, 4, kGate>(fp, blocks, vec, stream);
-  if (fp.m <= 8) return LaunchFused<T, 8, kGate>(fp, blocks, vec, stream);
-  return LaunchFused<T, 16, kGate>(fp, blocks, vec, stream);
+cudaError_t ResolveForRows(int m, int d, bool vec, FusedLaunch* out) {
+  if (m <= 1) return ResolveFusedFor<T, 1, kGate>(m, d, vec, out);
+  if (m <= 2) return ResolveFusedFor<T, 2, kGate>(m, d, vec, out);
+  if (m <= 4) return ResolveFusedFor<T, 4, kGate>(m, d, vec, out);
+  if (m <= 8) return ResolveFusedFor<T, 8, kGate>(m, d, vec, out);
+  return ResolveFusedFor<T, 16, kGate>(m, d, vec, out);
 }
 
 template <typename T>
-cudaError_t LaunchTyped(const SparseFfnArgs& a, const Plan& plan, char* scratch, int* error_flag,
-                        cudaStream_t stream) {
+bool UsesVectorPath(const SparseFfnArgs& a) {
+  // y must be aligned too, although with several blocks the kernel writes scratch instead:
+  // the choice then does not depend on the block count, which depends on the choice.
+  return a.d % Pack16<T>::kElems == 0 && IsAligned(a.x, 16) && IsAligned(a.w_gate, 16) && IsAligned(a.w_up, 16) &&
+         IsAligned(a.w_down_t, 16) && IsAligned(a.extra_up, 16) && IsAligned(a.extra_down, 16) && IsAligned(a.y, 16);
+}
+
+template <typename T>
+cudaError_t ResolveTyped(const SparseFfnArgs& a, FusedLaunch* out) {
+  const bool vec = UsesVectorPath<T>(a);
+  const int m = static_cast<int>(a.m), d = static_cast<int>(a.d);
+  return a.selection == CAPRESE_SPARSE_THRESHOLD ? ResolveForRows<T, false>(m, d, vec, out)
+                                                 : ResolveForRows<T, true>(m, d, vec, out);
+}
+
+cudaError_t ResolveFused(const SparseFfnArgs& a, FusedLaunch* out) {
+  if (a.m < 1 || a.m > kMaxRows || a.h + a.r > INT32_MAX / 2 || a.d > INT32_MAX / 2 || a.k > INT32_MAX / 2)
+    return kShapeNotSupported;
+  if (a.selection == CAPRESE_SPARSE_THRESHOLD && (a.h + kCompactThreads - 1) / kCompactThreads > kMaxCompactBlocks)
+    return kShapeNotSupported;
+  switch (a.w_dtype) {
+    case CAPRESE_DTYPE_F32: return ResolveTyped<float>(a, out);
+    case CAPRESE_DTYPE_F16: return ResolveTyped<__half>(a, out);
+    case CAPRESE_DTYPE_BF16: return ResolveTyped<__nv_bfloat16>(a, out);
+    default: return kShapeNotSupported;
+  }
+}
+
+cudaError_t LaunchPlanned(const SparseFfnArgs& a, const FusedLaunch& fused, const Plan& plan, char* scratch,
+                          int* error_flag, cudaStream_t stream) {
   FusedParams fp{};
   fp.x = a.x;
   fp.wg = a.w_gate;
@@ -496,9 +558,8 @@ cudaError_t LaunchTyped(const SparseFfnArgs& a, const Plan& plan, char* scratch,
   fp.selection = a.selection;
   fp.act = a.act;
   fp.out = plan.blocks > 1 ? reinterpret_cast<float*>(scratch + plan.off_partial) : a.y;
-  const bool vec = a.d % Pack16<T>::kElems == 0 && IsAligned(a.x, 16) && IsAligned(a.w_gate, 16) &&
-                   IsAligned(a.w_up, 16) && IsAligned(a.w_down_t, 16) && IsAligned(a.extra_up, 16) &&
-                   IsAligned(a.extra_down, 16) && IsAligned(fp.out, 16);
+  fp.ks = fused.ks;
+  fp.k_tile = fused.k_tile;
 
   cudaError_t err;
   if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
@@ -508,43 +569,38 @@ cudaError_t LaunchTyped(const SparseFfnArgs& a, const Plan& plan, char* scratch,
     int32_t* counts = reinterpret_cast<int32_t*>(scratch + plan.off_counts);
     MatmulArgs gate{a.x, a.w_gate, a.w_dtype, nullptr, g, a.m, a.h, a.d};
     if ((err = LaunchGemv(gate, stream)) != cudaSuccess) return err;
-    ThresholdSelectKernel<<<plan.compact_blocks, kCompactThreads, 0, stream>>>(g, fp.m, fp.h, a.act, a.threshold,
+    CAPRESE_LAUNCH(ThresholdSelectKernel, plan.compact_blocks, kCompactThreads, 0, stream, g, fp.m, fp.h, a.act, a.threshold,
                                                                              gate_act, list, counts);
     if ((err = cudaGetLastError()) != cudaSuccess) return err;
     fp.list = list;
     fp.counts = counts;
     fp.gate_act = gate_act;
     fp.compact_blocks = plan.compact_blocks;
-    err = LaunchForRows<T, false>(fp, plan.blocks, vec, stream);
-  } else {
-    err = LaunchForRows<T, true>(fp, plan.blocks, vec, stream);
   }
-  if (err != cudaSuccess || plan.blocks == 1) return err;
+  CAPRESE_LAUNCH(fused.kernel, plan.blocks, kThreads, fused.smem, stream, fp);
+  if ((err = cudaGetLastError()) != cudaSuccess || plan.blocks == 1) return err;
   const int64_t n = a.m * a.d;
-  SumPartialsKernel<<<CeilDiv(n, 256), 256, 0, stream>>>(fp.out, plan.blocks, n, a.y);
+  CAPRESE_LAUNCH(SumPartialsKernel, CeilDiv(n, 256), 256, 0, stream, fp.out, plan.blocks, n, a.y);
   return cudaGetLastError();
 }
 
 }  // namespace
 
-size_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors) {
-  return MakePlan(a, multiprocessors).bytes;
+cudaError_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors, size_t* bytes) {
+  FusedLaunch fused;
+  const cudaError_t err = ResolveFused(a, &fused);
+  if (err != cudaSuccess) return err;
+  *bytes = MakePlan(a, multiprocessors, fused.blocks_per_sm).bytes;
+  return cudaSuccess;
 }
 
 cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* scratch, int* error_flag,
                             cudaStream_t stream) {
-  if (a.m < 1 || a.m > kMaxRows || a.h + a.r > INT32_MAX / 2 || a.d > INT32_MAX / 2 || a.k > INT32_MAX / 2)
-    return cudaErrorNotSupported;
-  if (a.selection == CAPRESE_SPARSE_THRESHOLD && (a.h + kCompactThreads - 1) / kCompactThreads > kMaxCompactBlocks)
-    return cudaErrorNotSupported;
-  const Plan plan = MakePlan(a, multiprocessors);
-  char* s = static_cast<char*>(scratch);
-  switch (a.w_dtype) {
-    case CAPRESE_DTYPE_F32: return LaunchTyped<float>(a, plan, s, error_flag, stream);
-    case CAPRESE_DTYPE_F16: return LaunchTyped<__half>(a, plan, s, error_flag, stream);
-    case CAPRESE_DTYPE_BF16: return LaunchTyped<__nv_bfloat16>(a, plan, s, error_flag, stream);
-    default: return cudaErrorNotSupported;
-  }
+  FusedLaunch fused;
+  const cudaError_t err = ResolveFused(a, &fused);
+  if (err != cudaSuccess) return err;
+  const Plan plan = MakePlan(a, multiprocessors, fused.blocks_per_sm);
+  return LaunchPlanned(a, fused, plan, static_cast<char*>(scratch), error_flag, stream);
 }
 
 }  // namespace cuda

@@ -31,8 +31,8 @@ TransposeKernel(const float* __restrict__ x, float* __restrict__ y, int64_t m, i
 
 cudaError_t LaunchTranspose(const TransposeArgs& a, cudaStream_t stream) {
   const int64_t gx = (a.n + kTile - 1) / kTile, gy = (a.m + kTile - 1) / kTile;
-  if (gx > INT32_MAX || gy > 65535) return cudaErrorNotSupported;
-  TransposeKernel<<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), dim3(kTile, kRows), 0, stream>>>(
+  if (gx > INT32_MAX || gy > 65535) return kShapeNotSupported;
+  CAPRESE_LAUNCH(TransposeKernel, dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), dim3(kTile, kRows), 0, stream, 
       a.x, a.y, a.m, a.n);
   return cudaGetLastError();
 }

@@ -175,12 +175,12 @@ std::string CudaTest::skip_reason_;
 
 void CudaTest::SetUpTestSuite() {
   skip_reason_.clear();
-  if (caprese_backend_probe(CAPRESE_BACKEND_CUDA) != CAPRESE_OK) {
-    skip_reason_ = std::string("no usable CUDA backend: ") + caprese_last_error();
+  if (caprese_backend_probe(kGpuBackend) != CAPRESE_OK) {
+    skip_reason_ = std::string("no usable ") + kGpuBackendName + " backend: " + caprese_last_error();
     return;
   }
   cpu_ = new Context(CAPRESE_BACKEND_CPU);
-  gpu_ = new Context(CAPRESE_BACKEND_CUDA);
+  gpu_ = new Context(kGpuBackend);
   if (!gpu_->ok()) skip_reason_ = "CUDA context creation failed: " + gpu_->message;
 }
 
@@ -191,6 +191,11 @@ void CudaTest::TearDownTestSuite() {
 }
 
 void CudaTest::SetUp() {
+  // On the GPU machine (CAPRESE_EXPECT_GPU=1, set by gpu-validate.sh) a test that cannot run
+  // is a failure, never a quiet skip.
+  const char* expect = std::getenv("CAPRESE_EXPECT_GPU");
+  if (!skip_reason_.empty() && expect != nullptr && std::string(expect) == "1")
+    FAIL() << "CAPRESE_EXPECT_GPU=1 but " << skip_reason_;
   if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
   ASSERT_TRUE(cpu_->ok()) << cpu_->message;
 }

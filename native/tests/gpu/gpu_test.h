@@ -17,6 +17,20 @@
 
 namespace caprese_gpu_test {
 
+// The device backend under test: the CUDA backend (caprese_gpu_tests) or the same kernels on
+// the CUDA simulator (caprese_gpu_tests_sim, built with CAPRESE_GPU_TEST_SIM).
+// The simulator runs kernels ~1000x slower than a GPU: realistic shapes (4096, 14336, 128k
+// vocab, 512-token chunks) are not instantiated there; small, odd and tail shapes are.
+#ifdef CAPRESE_GPU_TEST_SIM
+constexpr caprese_backend kGpuBackend = CAPRESE_BACKEND_CUDA_SIM;
+constexpr const char* kGpuBackendName = "cuda-sim";
+constexpr bool kSimulator = true;
+#else
+constexpr caprese_backend kGpuBackend = CAPRESE_BACKEND_CUDA;
+constexpr const char* kGpuBackendName = "CUDA";
+constexpr bool kSimulator = false;
+#endif
+
 using caprese_test::Context;
 using caprese_test::DeviceTensor;
 

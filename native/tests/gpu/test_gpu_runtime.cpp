@@ -14,16 +14,16 @@ namespace {
 
 TEST(CudaProbe, ReportsAReasonWhenUnavailable) {
   // Runs everywhere: either the backend is usable, or the probe says why in words.
-  const caprese_status st = caprese_backend_probe(CAPRESE_BACKEND_CUDA);
+  const caprese_status st = caprese_backend_probe(kGpuBackend);
   if (st == CAPRESE_OK) {
     int32_t count = 0;
-    CAPRESE_ASSERT_OK(caprese_cuda_device_count(&count));
+    CAPRESE_ASSERT_OK(caprese_backend_device_count(kGpuBackend, &count));
     EXPECT_GE(count, 1);
   } else {
     EXPECT_EQ(st, CAPRESE_ERROR_BACKEND_UNAVAILABLE);
     EXPECT_GT(std::strlen(caprese_last_error()), 20u) << caprese_last_error();
     caprese_context_options opt{};
-    opt.backend = CAPRESE_BACKEND_CUDA;
+    opt.backend = kGpuBackend;
     caprese_context_t ctx = nullptr;
     EXPECT_EQ(caprese_context_create(&opt, &ctx), CAPRESE_ERROR_BACKEND_UNAVAILABLE);
     EXPECT_EQ(ctx, nullptr);
@@ -32,10 +32,10 @@ TEST(CudaProbe, ReportsAReasonWhenUnavailable) {
 
 TEST_F(CudaTest, DeviceInfoIsSane) {
   int32_t count = 0;
-  CAPRESE_ASSERT_OK(caprese_cuda_device_count(&count));
+  CAPRESE_ASSERT_OK(caprese_backend_device_count(kGpuBackend, &count));
   ASSERT_GE(count, 1);
   caprese_device_info info{};
-  CAPRESE_ASSERT_OK(caprese_cuda_device_info(0, &info));
+  CAPRESE_ASSERT_OK(caprese_backend_device_info(kGpuBackend, 0, &info));
   EXPECT_GT(std::strlen(info.name), 0u);
   EXPECT_GT(info.total_memory_bytes, int64_t{1} << 30);
   EXPECT_GE(info.compute_major, 7);
@@ -44,10 +44,10 @@ TEST_F(CudaTest, DeviceInfoIsSane) {
   EXPECT_GT(info.memory_clock_khz, 0);
   EXPECT_GT(info.l2_cache_bytes, 0);
   // Out of range: INVALID_ARGUMENT naming how many devices there are.
-  EXPECT_EQ(caprese_cuda_device_info(count, &info), CAPRESE_ERROR_INVALID_ARGUMENT);
-  EXPECT_TRUE(caprese_test::LastErrorMentions(std::to_string(count) + " CUDA device"));
+  EXPECT_EQ(caprese_backend_device_info(kGpuBackend, count, &info), CAPRESE_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(caprese_test::LastErrorMentions(std::to_string(count) + (kSimulator ? " simulated CUDA device" : " CUDA device")));
   caprese_context_options opt{};
-  opt.backend = CAPRESE_BACKEND_CUDA;
+  opt.backend = kGpuBackend;
   opt.device = count;
   caprese_context_t ctx = nullptr;
   EXPECT_EQ(caprese_context_create(&opt, &ctx), CAPRESE_ERROR_INVALID_ARGUMENT);
@@ -85,7 +85,7 @@ TEST_F(CudaTest, EventsMeasureTime) {
   caprese_event_t start = nullptr, end = nullptr;
   CAPRESE_ASSERT_OK(caprese_event_create(*gpu_, &start));
   CAPRESE_ASSERT_OK(caprese_event_create(*gpu_, &end));
-  const int64_t n = 4096, k = 4096;
+  const int64_t n = kSimulator ? 256 : 4096, k = n;  // the simulator's events time its (slow) kernels too
   DeviceTensor x(*gpu_, CAPRESE_DTYPE_F32, {1, k}), w(*gpu_, CAPRESE_DTYPE_F16, {n, k}), y(*gpu_, CAPRESE_DTYPE_F32, {1, n});
   CAPRESE_ASSERT_OK(caprese_event_record(*gpu_, start));
   for (int i = 0; i < 10; ++i) CAPRESE_ASSERT_OK(caprese_matmul(*gpu_, x.ct(), w.ct(), nullptr, y.t()));
@@ -152,7 +152,7 @@ TEST_F(CudaTest, ContextCreatedOnCallerStream) {
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   caprese_context_options opt{};
-  opt.backend = CAPRESE_BACKEND_CUDA;
+  opt.backend = kGpuBackend;
   opt.stream = stream;
   caprese_context_t ctx = nullptr;
   CAPRESE_ASSERT_OK(caprese_context_create(&opt, &ctx));
@@ -190,6 +190,57 @@ TEST_F(CudaTest, CallerOwnedDeviceMemoryAsTensors) {
   cudaFree(w);
   cudaFree(y);
 }
+
+#ifndef CAPRESE_GPU_TEST_SIM  // the simulator has no CUDA graphs
+// Scratch cannot grow while the caller captures a CUDA graph (cudaMalloc/cudaFree are not
+// capturable): the op says so instead of invalidating the capture. After a warm-up call
+// has sized the scratch, the same op captures and replays with the same result.
+TEST_F(CudaTest, ScratchGrowthRefusedDuringGraphCapture) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  caprese_context_options opt{};
+  opt.backend = kGpuBackend;
+  opt.stream = stream;
+  caprese_context_t ctx = nullptr;
+  CAPRESE_ASSERT_OK(caprese_context_create(&opt, &ctx));
+  // ALL over 4096 neurons at M = 1 splits over many blocks: partial sums need scratch.
+  const int64_t m = 1, d = 64, h = 4096;
+  DeviceTensor x(ctx, CAPRESE_DTYPE_F32, {m, d}), wg(ctx, CAPRESE_DTYPE_F32, {h, d}), wu(ctx, CAPRESE_DTYPE_F32, {h, d}),
+      wd(ctx, CAPRESE_DTYPE_F32, {h, d}), y1(ctx, CAPRESE_DTYPE_F32, {m, d}), y2(ctx, CAPRESE_DTYPE_F32, {m, d});
+  CAPRESE_ASSERT_OK(x.Upload(FastRandom(m * d, 40, 1.0f)));
+  CAPRESE_ASSERT_OK(wg.Upload(FastRandom(h * d, 41, 0.25f)));
+  CAPRESE_ASSERT_OK(wu.Upload(FastRandom(h * d, 42, 0.25f)));
+  CAPRESE_ASSERT_OK(wd.Upload(FastRandom(h * d, 43, 0.1f)));
+  caprese_sparse_ffn_params p{};
+  p.selection = CAPRESE_SPARSE_ALL;
+  auto run = [&](DeviceTensor& y) {
+    return caprese_sparse_ffn(ctx, x.ct(), wg.ct(), wu.ct(), wd.ct(), nullptr, nullptr, nullptr, &p, y.t());
+  };
+
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(run(y1), CAPRESE_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(caprese_test::LastErrorMentions("captur")) << caprese_last_error();
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess) << "the refused op must not invalidate the capture";
+  cudaGraphDestroy(graph);
+
+  CAPRESE_ASSERT_OK(run(y1));  // warm-up: sizes the scratch
+  CAPRESE_ASSERT_OK(caprese_context_synchronize(ctx));
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  CAPRESE_ASSERT_OK(run(y2));
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiateWithFlags(&exec, graph, 0), cudaSuccess);  // same signature in CUDA 11.4+ and 12+
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  // Same kernels, same block split: identical bits.
+  EXPECT_EQ(y2.Download<float>(), y1.Download<float>());
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  CAPRESE_ASSERT_OK(caprese_context_destroy(ctx));
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+#endif  // CAPRESE_GPU_TEST_SIM
 
 #endif  // CAPRESE_TEST_HAVE_CUDART
 

@@ -131,10 +131,14 @@ TEST_P(SparseFfnLlama8B, MatchesCpu) {
   for (bool extra : {false, true}) Check("threshold ~50% per row", w, m, x, CAPRESE_SPARSE_THRESHOLD, {}, thr, extra);
 }
 
+#ifndef CAPRESE_GPU_TEST_SIM  // realistic shapes: GPU only
 INSTANTIATE_TEST_SUITE_P(Llama8B, SparseFfnLlama8B, ::testing::Values<int64_t>(1, 4, 16),
                          [](const ::testing::TestParamInfo<int64_t>& info) {
                            return "M" + std::to_string(info.param);
                          });
+#else
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(SparseFfnLlama8B);
+#endif
 
 // GRIFFIN's compaction path: ALL over weights sliced to the kept rows equals INDICES over
 // the full weights.
@@ -268,6 +272,26 @@ TEST_F(SparseFfnGpu, IndexOutOfRangeReportedBySynchronize) {
   for (float v : want) ss += double(v) * v;
   EXPECT_TRUE(Compare("sparse_ffn bad indices skipped", "2x128x100", "f32", ty.g.Download<float>(), want,
                       2e-4 * std::sqrt(ss / want.size()), 1e-4));
+}
+
+// Regression: each kernel needs its own cudaFuncSetAttribute(MaxDynamicSharedMemorySize).
+// The element path (odd D) and then the vector path of the same M bucket, both with an x
+// tile over 48 KiB and the second one smaller: when one cache served both kernels, the
+// vector kernel was never raised and its launch failed with "invalid argument". Caches live
+// for the process, so this bites only where nothing ran before it: ctest runs each test in
+// its own process.
+TEST_F(SparseFfnGpu, SharedMemoryLimitRaisedPerKernel) {
+  struct Case {
+    int64_t m, d_element, d_vector;
+  };
+  // x tile = M·D·4 bytes: ~65 KB at M = 16, just over the 48 KiB default (49152) at M = 4.
+  for (const Case c : {Case{16, 1023, 1016}, Case{4, 3077, 3076}}) {
+    for (int64_t d : {c.d_element, c.d_vector}) {
+      SCOPED_TRACE("M=" + std::to_string(c.m) + " D=" + std::to_string(d));
+      Weights w(*cpu_, *gpu_, CAPRESE_DTYPE_F32, d, 24, 0, 990 + d);
+      Check("smem per kernel", w, c.m, FastRandom(c.m * d, 991 + d, 1.0f), CAPRESE_SPARSE_ALL, {}, 0, false);
+    }
+  }
 }
 
 // Same inputs, same bits: no atomics in the summation.
