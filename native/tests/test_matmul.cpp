@@ -6,6 +6,7 @@
 // rounding errors); we allow 2·sqrt(K)·eps·Σ|x·w| per output, which a wrong index, a lost
 // tail element or a missing bias exceed by orders of magnitude.
 #include <cmath>
+#include <string>
 #include <thread>
 #include <tuple>
 
@@ -152,6 +153,38 @@ TEST(Matmul, LeadingDimsAreRows) {
   std::vector<double> abs_sum;
   std::vector<double> want = caprese_ref::Matmul(x, w, nullptr, b * t, n, k, &abs_sum);
   EXPECT_TRUE(AllClose(ty.Download<float>(), want, 1e-5, 1e-5));
+}
+
+// The kernels read x, w and bias through __restrict__ pointers: y overlapping any of them
+// is refused (in place, y = x·wᵀ would read outputs it already wrote).
+TEST(Matmul, OutputOverlappingAnInputIsRefused) {
+  Context ctx;
+  const int64_t k = 8;
+  DeviceTensor buf(ctx, CAPRESE_DTYPE_F32, {4, k}), tw(ctx, CAPRESE_DTYPE_F32, {k, k}), tb(ctx, CAPRESE_DTYPE_F32, {k});
+  tw.Upload(RandomVector(k * k, 14));
+  caprese_tensor x = *buf.ct(), y = *buf.ct();
+  x.shape[0] = y.shape[0] = 2;
+  y.data = static_cast<float*>(buf.data()) + k;  // rows 1-2 of buf; x is rows 0-1
+  EXPECT_EQ(caprese_matmul(ctx, &x, tw.ct(), nullptr, &y), CAPRESE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(caprese_last_error()).find("y must not overlap x"), std::string::npos) << caprese_last_error();
+  caprese_tensor y_on_w = *tw.ct();  // [k, k] would be y for x [k, k]: aim it at w itself
+  caprese_tensor xk = *buf.ct();
+  xk.shape[0] = 4;
+  y_on_w.shape[0] = 4;
+  EXPECT_EQ(caprese_matmul(ctx, &xk, tw.ct(), nullptr, &y_on_w), CAPRESE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(caprese_last_error()).find("y must not overlap w"), std::string::npos) << caprese_last_error();
+  DeviceTensor ty(ctx, CAPRESE_DTYPE_F32, {1, k});
+  caprese_tensor x1 = *buf.ct(), bias_on_y = *ty.ct();
+  x1.shape[0] = 1;
+  bias_on_y.ndim = 1;
+  bias_on_y.shape[0] = k;
+  EXPECT_EQ(caprese_matmul(ctx, &x1, tw.ct(), &bias_on_y, ty.t()), CAPRESE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(caprese_last_error()).find("y must not overlap bias"), std::string::npos)
+      << caprese_last_error();
+  // Adjacent but disjoint is fine.
+  caprese_tensor y_next = x;
+  y_next.data = static_cast<float*>(buf.data()) + 2 * k;
+  CAPRESE_ASSERT_OK(caprese_matmul(ctx, &x, tw.ct(), nullptr, &y_next));
 }
 
 }  // namespace

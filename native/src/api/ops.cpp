@@ -49,6 +49,11 @@ CAPRESE_API caprese_status caprese_matmul(caprese_context_t ctx, const caprese_t
       CAPRESE_RETURN_IF_ERROR(CheckTensor("bias", bias, 1, kF32));
       if (bias->shape[0] != n) return ShapeMismatch("matmul: bias must be [N]", *bias, "bias", *w, "w");
     }
+    // The kernels read x, w and bias through __restrict__ pointers while writing y.
+    if (TensorsOverlap(*y, *x)) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "matmul: y must not overlap x");
+    if (TensorsOverlap(*y, *w)) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "matmul: y must not overlap w");
+    if (bias != nullptr && TensorsOverlap(*y, *bias))
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "matmul: y must not overlap bias");
     MatmulArgs a{static_cast<const float*>(x->data), w->data, static_cast<caprese_dtype>(w->dtype),
                  bias ? static_cast<const float*>(bias->data) : nullptr, static_cast<float*>(y->data),
                  Rows(*x), n, k};

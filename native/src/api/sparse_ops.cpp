@@ -34,13 +34,6 @@ Status CheckIndices(const caprese_tensor* t, int64_t* k) {
   return Status::Ok();
 }
 
-bool Overlap(const caprese_tensor& a, const caprese_tensor& b) {
-  const char* pa = static_cast<const char*>(a.data);
-  const char* pb = static_cast<const char*>(b.data);
-  const int64_t na = NumElements(a) * DtypeSize(a.dtype), nb = NumElements(b) * DtypeSize(b.dtype);
-  return pa < pb + nb && pb < pa + na;
-}
-
 }  // namespace
 
 extern "C" {
@@ -83,7 +76,7 @@ CAPRESE_API caprese_status caprese_sparse_ffn(caprese_context_t ctx, const capre
     CAPRESE_RETURN_IF_ERROR(SameDtype("w_up", *w_up, *w_gate));
     CAPRESE_RETURN_IF_ERROR(SameDtype("w_down_t", *w_down_t, *w_gate));
     if (!SameShape(*y, *x)) return ShapeMismatch("sparse_ffn: y must match x", *y, "y", *x, "x");
-    if (Overlap(*x, *y)) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "y: must not overlap x");
+    if (TensorsOverlap(*x, *y)) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "y: must not overlap x");
     if (h > INT32_MAX / 2 || d > INT32_MAX / 2)
       return Fail(CAPRESE_ERROR_SHAPE, "sparse_ffn: H (%lld) and D (%lld) must be below 2^30", (long long)h,
                   (long long)d);

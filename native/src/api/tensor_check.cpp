@@ -87,4 +87,11 @@ const char* ShapeString(const caprese_tensor& t, char* buf, size_t size) {
   return buf;
 }
 
+bool TensorsOverlap(const caprese_tensor& a, const caprese_tensor& b) {
+  const char* pa = static_cast<const char*>(a.data);
+  const char* pb = static_cast<const char*>(b.data);
+  const int64_t na = NumElements(a) * DtypeSize(a.dtype), nb = NumElements(b) * DtypeSize(b.dtype);
+  return pa < pb + nb && pb < pa + na;
+}
+
 }  // namespace caprese

@@ -22,6 +22,8 @@ int64_t NumElements(const caprese_tensor& t);
 int64_t Rows(const caprese_tensor& t);  // product of all dims but the last
 inline int64_t Cols(const caprese_tensor& t) { return t.shape[t.ndim - 1]; }
 bool SameShape(const caprese_tensor& a, const caprese_tensor& b);
+// Whether the byte ranges of a and b intersect (kernels declare their pointers __restrict__).
+bool TensorsOverlap(const caprese_tensor& a, const caprese_tensor& b);
 // "[2, 3, 4]" for messages.
 const char* ShapeString(const caprese_tensor& t, char* buf, size_t size);
 

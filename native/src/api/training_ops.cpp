@@ -10,19 +10,12 @@ using namespace caprese;
 
 namespace {
 
-bool Overlap(const caprese_tensor& a, const caprese_tensor& b) {
-  const char* pa = static_cast<const char*>(a.data);
-  const char* pb = static_cast<const char*>(b.data);
-  const int64_t na = NumElements(a) * DtypeSize(a.dtype), nb = NumElements(b) * DtypeSize(b.dtype);
-  return pa < pb + nb && pb < pa + na;
-}
-
 // `out` must not overlap `in`. With `exact_ok`, the very same tensor (same data pointer; the
 // callers have already checked that the shapes match) is allowed: the op reads each element
 // before it writes it.
 Status CheckAlias(const char* op, const char* out_name, const caprese_tensor& out, const char* in_name,
                   const caprese_tensor& in, bool exact_ok) {
-  if (!Overlap(out, in)) return Status::Ok();
+  if (!TensorsOverlap(out, in)) return Status::Ok();
   if (exact_ok && out.data == in.data && SameShape(out, in)) return Status::Ok();
   if (exact_ok)
     return Fail(CAPRESE_ERROR_INVALID_ARGUMENT,
