@@ -19,12 +19,12 @@ public sealed unsafe class CapreseContext : IDisposable
     }
 
     /// <summary>
-    /// Creates a context. Asking for <see cref="BackendKind.Cuda"/> where CUDA cannot be used
-    /// throws <see cref="CapreseBackendUnavailableException"/> with the native reason: there is
-    /// never a silent fallback to the CPU.
+    /// Creates a context. Asking for <see cref="BackendKind.Cuda"/> (or <see cref="BackendKind.CudaSim"/>)
+    /// where it cannot be used throws <see cref="CapreseBackendUnavailableException"/> with the native
+    /// reason: there is never a silent fallback to the CPU, nor from CUDA to the simulator.
     /// </summary>
     /// <param name="backend">The backend.</param>
-    /// <param name="device">CUDA device ordinal (ignored by the CPU backend).</param>
+    /// <param name="device">CUDA device ordinal (the simulator has only device 0; ignored by the CPU backend).</param>
     /// <param name="numThreads">CPU worker threads; 0 = one per hardware thread.</param>
     /// <param name="stream">CUDA: a caller-owned cudaStream_t to run on; 0 = the context's own stream.</param>
     public static CapreseContext Create(BackendKind backend, int device = 0, int numThreads = 0, nint stream = 0)
@@ -170,10 +170,10 @@ public sealed unsafe class CapreseContext : IDisposable
     }
 
     /// <summary>The copy kind from host memory into this backend's memory.</summary>
-    internal CopyKind HostToBackend => Backend == BackendKind.Cuda ? CopyKind.HostToDevice : CopyKind.HostToHost;
+    internal CopyKind HostToBackend => Backend.HostToBackend();
 
     /// <summary>The copy kind from this backend's memory to host memory.</summary>
-    internal CopyKind BackendToHost => Backend == BackendKind.Cuda ? CopyKind.DeviceToHost : CopyKind.HostToHost;
+    internal CopyKind BackendToHost => Backend.BackendToHost();
 
     // ------------------------------------------------------------------ events
 

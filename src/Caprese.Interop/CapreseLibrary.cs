@@ -3,7 +3,7 @@ using Caprese.Interop.Native;
 
 namespace Caprese.Interop;
 
-/// <summary>Properties of a CUDA device, as reported by the CUDA plugin.</summary>
+/// <summary>Properties of a CUDA device, as reported by the CUDA plugin (or of the simulated device of the CUDA simulator).</summary>
 /// <param name="Name">Device name, e.g. "NVIDIA H100 80GB HBM3".</param>
 /// <param name="TotalMemoryBytes">Global memory in bytes.</param>
 /// <param name="ComputeCapability">Compute capability (major.minor), e.g. 9.0.</param>
@@ -110,11 +110,43 @@ public static class CapreseLibrary
     {
         NativeDeviceInfo info;
         CapreseException.Check(NativeMethods.caprese_cuda_device_info(device, &info), "caprese_cuda_device_info");
-        var nameBytes = new ReadOnlySpan<byte>(info.Name, NativeDeviceInfo.NameSize);
+        return ToDeviceInfo(&info);
+    }
+
+    /// <summary>
+    /// Number of devices of <paramref name="backend"/>: the GPUs for <see cref="BackendKind.Cuda"/>, the one
+    /// simulated device for <see cref="BackendKind.CudaSim"/>, 0 for <see cref="BackendKind.Cpu"/> (which has
+    /// no devices) and for a backend that is unavailable (call <see cref="IsBackendAvailable"/> for the reason).
+    /// Other failures throw.
+    /// </summary>
+    public static unsafe int DeviceCount(BackendKind backend)
+    {
+        int count = 0;
+        CapreseStatus status = NativeMethods.caprese_backend_device_count((int)backend, &count);
+        if (status == CapreseStatus.BackendUnavailable) return 0;
+        CapreseException.Check(status, "caprese_backend_device_count");
+        return count;
+    }
+
+    /// <summary>
+    /// Properties of device <paramref name="device"/> of <paramref name="backend"/> (a CUDA GPU, or the
+    /// simulator's simulated device, whose name says it is a simulator). Throws for the CPU backend, an
+    /// unavailable backend or an ordinal out of range.
+    /// </summary>
+    public static unsafe DeviceInfo GetDeviceInfo(BackendKind backend, int device)
+    {
+        NativeDeviceInfo info;
+        CapreseException.Check(NativeMethods.caprese_backend_device_info((int)backend, device, &info), "caprese_backend_device_info");
+        return ToDeviceInfo(&info);
+    }
+
+    private static unsafe DeviceInfo ToDeviceInfo(NativeDeviceInfo* info)
+    {
+        var nameBytes = new ReadOnlySpan<byte>(info->Name, NativeDeviceInfo.NameSize);
         int end = nameBytes.IndexOf((byte)0);
         string name = Encoding.UTF8.GetString(end < 0 ? nameBytes : nameBytes[..end]);
-        return new DeviceInfo(name, info.TotalMemoryBytes, new Version(info.ComputeMajor, info.ComputeMinor),
-            info.MultiprocessorCount, info.MemoryBusWidthBits, info.MemoryClockKHz, info.L2CacheBytes);
+        return new DeviceInfo(name, info->TotalMemoryBytes, new Version(info->ComputeMajor, info->ComputeMinor),
+            info->MultiprocessorCount, info->MemoryBusWidthBits, info->MemoryClockKHz, info->L2CacheBytes);
     }
 
     /// <summary>NVTX ranges around every op, for Nsight Systems (also enabled by CAPRESE_NVTX=1).</summary>

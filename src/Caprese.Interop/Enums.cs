@@ -45,6 +45,14 @@ public enum BackendKind
     Cpu = 0,
     /// <summary>The CUDA backend (plugin libcaprese_cuda.so).</summary>
     Cuda = 1,
+    /// <summary>
+    /// The CUDA simulator: the CUDA backend's own kernels, compiled with the host compiler and run on the
+    /// CPU by the plugin libcaprese_cudasim.so (with its runtime libcaprese_cudasim_rt.so). It behaves like
+    /// <see cref="Cuda"/> (device memory, streams, events; see <see cref="BackendKinds.UsesDeviceMemory"/>)
+    /// and needs no GPU, but is 100 to 1000 times slower than <see cref="Cpu"/>: for tests and debugging
+    /// of the CUDA code path, never for speed (its timings say nothing about a GPU).
+    /// </summary>
+    CudaSim = 2,
 }
 
 /// <summary>Activation of a gated MLP; mirrors <c>caprese_activation</c>.</summary>

@@ -26,6 +26,9 @@ internal static partial class CapreseProcess
         return cli;
     });
 
+    /// <summary>The folder of the built CLI, where its native libraries (and plugins) sit.</summary>
+    public static string CliDirectory => Path.GetDirectoryName(Cli.Value)!;
+
     public static Result Run(string workingDirectory, params string[] args) => Run(workingDirectory, null, args);
 
     /// <summary>

@@ -1,8 +1,9 @@
 namespace Caprese.Interop.Tests;
 
 /// <summary>
-/// CUDA is either usable or refused loudly with the native reason, never replaced by the CPU.
-/// Set CAPRESE_EXPECT_CUDA=1 on GPU machines so that a broken CUDA setup fails instead of skipping.
+/// CUDA is either usable or refused loudly with the native reason, never replaced by the CPU (nor by the simulator).
+/// Set CAPRESE_EXPECT_CUDA=1 on GPU machines so that a broken CUDA setup fails instead of skipping. The other tests
+/// here run the CUDA kernels on <see cref="CudaTestBackend.Get"/>: real CUDA, or the CUDA simulator without a GPU.
 /// </summary>
 public class CudaTests
 {
@@ -32,26 +33,34 @@ public class CudaTests
         Assert.Equal(reason, ensure.NativeMessage);
         Assert.Equal(0, CapreseLibrary.CudaDeviceCount());
         Assert.Throws<CapreseBackendUnavailableException>(() => CapreseLibrary.GetCudaDeviceInfo(0));
+        Assert.Equal(0, CapreseLibrary.DeviceCount(BackendKind.Cuda));
+        Assert.Throws<CapreseBackendUnavailableException>(() => CapreseLibrary.GetDeviceInfo(BackendKind.Cuda, 0));
     }
 
     [Fact]
     public void DeviceInfo_DescribesEveryDevice()
     {
-        if (!CapreseLibrary.IsBackendAvailable(BackendKind.Cuda, out string reason))
-            Assert.Skip($"CUDA backend unavailable: {reason}");
-        int count = CapreseLibrary.CudaDeviceCount();
+        // Real CUDA's GPUs, or the simulator's one simulated device (its profile is a real GPU's).
+        BackendKind backend = CudaTestBackend.Get();
+        int count = CapreseLibrary.DeviceCount(backend);
         Assert.True(count > 0);
+        if (backend == BackendKind.Cuda)
+            Assert.Equal(CapreseLibrary.CudaDeviceCount(), count);
         for (int d = 0; d < count; d++)
         {
-            DeviceInfo info = CapreseLibrary.GetCudaDeviceInfo(d);
+            DeviceInfo info = CapreseLibrary.GetDeviceInfo(backend, d);
             Assert.False(string.IsNullOrWhiteSpace(info.Name));
             Assert.True(info.TotalMemoryBytes > 0);
             Assert.True(info.ComputeCapability.Major >= 3);
             Assert.True(info.MultiprocessorCount > 0);
             Assert.True(info.PeakBandwidthGBps > 100, $"{info.Name}: {info.PeakBandwidthGBps} GB/s");
+            if (backend == BackendKind.Cuda)
+                Assert.Equal(CapreseLibrary.GetCudaDeviceInfo(d), info);
         }
-        Assert.Throws<CapreseException>(() => CapreseLibrary.GetCudaDeviceInfo(count));
-        Assert.Throws<CapreseException>(() => CapreseContext.Create(BackendKind.Cuda, device: count));
+        Assert.Throws<CapreseException>(() => CapreseLibrary.GetDeviceInfo(backend, count));
+        Assert.Throws<CapreseException>(() => CapreseContext.Create(backend, device: count));
+        if (backend == BackendKind.Cuda)
+            Assert.Throws<CapreseException>(() => CapreseLibrary.GetCudaDeviceInfo(count));
     }
 
     [Fact]
@@ -65,18 +74,15 @@ public class CudaTests
     [Fact]
     public void CudaMatchesCpu_OnAChainOfOps()
     {
-        if (!CapreseLibrary.IsBackendAvailable(BackendKind.Cuda, out string reason))
-            Assert.Skip($"CUDA backend unavailable: {reason}");
-        float[] cpu = RunChain(BackendKind.Cpu), gpu = RunChain(BackendKind.Cuda);
+        BackendKind backend = CudaTestBackend.Get();
+        float[] cpu = RunChain(BackendKind.Cpu), gpu = RunChain(backend);
         TestUtil.AssertClose(cpu, gpu, 2e-3f, 2e-3f);
     }
 
     [Fact]
     public void CudaContext_UsesAndRestoresStreams()
     {
-        if (!CapreseLibrary.IsBackendAvailable(BackendKind.Cuda, out string reason))
-            Assert.Skip($"CUDA backend unavailable: {reason}");
-        using var ctx = CapreseContext.Create(BackendKind.Cuda);
+        using var ctx = CapreseContext.Create(CudaTestBackend.Get());
         nint own = ctx.Stream;
         ctx.Stream = 0;
         Assert.Equal(own, ctx.Stream);
@@ -85,9 +91,7 @@ public class CudaTests
     [Fact]
     public void CudaEmbedding_OutOfRangeIsReportedAtSynchronize()
     {
-        if (!CapreseLibrary.IsBackendAvailable(BackendKind.Cuda, out string reason))
-            Assert.Skip($"CUDA backend unavailable: {reason}");
-        using var ctx = CapreseContext.Create(BackendKind.Cuda);
+        using var ctx = CapreseContext.Create(CudaTestBackend.Get());
         using var table = ctx.Allocate(DType.F32, 4, 2);
         using var ids = ctx.Upload<int>([9], DType.I32, 1);
         using var output = ctx.Allocate(DType.F32, 1, 2);
@@ -96,7 +100,7 @@ public class CudaTests
         Assert.Equal(CapreseStatus.OutOfRange, ex.Status);
     }
 
-    private static float[] RunChain(BackendKind backend)
+    internal static float[] RunChain(BackendKind backend)
     {
         const int v = 32, d = 16, m = 3, hd = 4, heads = d / hd;
         using var ctx = CapreseContext.Create(backend);

@@ -71,7 +71,9 @@ public partial class HeaderTests
 
         var backend = EnumValues("caprese_backend");
         Assert.Equal((int)BackendKind.Cpu, backend["CAPRESE_BACKEND_CPU"]);
+        Assert.Equal(Enum.GetValues<BackendKind>().Length, backend.Count);
         Assert.Equal((int)BackendKind.Cuda, backend["CAPRESE_BACKEND_CUDA"]);
+        Assert.Equal((int)BackendKind.CudaSim, backend["CAPRESE_BACKEND_CUDA_SIM"]);
 
         var act = EnumValues("caprese_activation");
         Assert.Equal((int)Activation.Silu, act["CAPRESE_ACTIVATION_SILU"]);

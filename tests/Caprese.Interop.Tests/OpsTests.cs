@@ -234,7 +234,7 @@ public class OpsTests
         Assert.All(buf.ToArray<int>(), v => Assert.Equal(0, v));
 
         using var other = ctx.Allocate(64);
-        ctx.Copy(other.Pointer, buf.Pointer + 0, 64, backend == BackendKind.Cuda ? CopyKind.DeviceToDevice : CopyKind.HostToHost);
+        ctx.Copy(other.Pointer, buf.Pointer + 0, 64, ctx.Backend.WithinBackend());
         ctx.Memset(other.Pointer, 0x01, 4);
         Assert.Equal(0x01010101, other.ToArray<int>()[0]);
     }

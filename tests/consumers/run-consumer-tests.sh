@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Consumer tests: use Caprese the way outside projects do.
 #   1. cmake --install BUILD_DIR into a temporary prefix;
-#   2. a C program finds it with find_package(caprese), runs a matmul + argmax, probes CUDA;
-#   3. Caprese.Native and Caprese.Interop are packed into a temporary feed, and a console app
-#      that references only the Caprese.Interop package restores (isolated packages folder, so
-#      no stale cached 0.1.0 leaks in), builds and runs.
+#   2. a C program finds it with find_package(caprese), runs a matmul + argmax, probes CUDA, and
+#      runs the same matmul on the CUDA simulator where the tree builds it;
+#   3. Caprese.Native and Caprese.Interop are packed into a temporary feed (with the CUDA and
+#      CUDA simulator plugins when the tree builds them), and a console app that references only
+#      the Caprese.Interop package restores (isolated packages folder, so no stale cached 0.1.0
+#      leaks in), builds and runs; where the simulator ships, the app must run a matmul on it.
 # Usage: tests/consumers/run-consumer-tests.sh BUILD_DIR   (e.g. build/native)
 set -uo pipefail
 
@@ -46,6 +48,11 @@ run_expect_ok() {
   [ "$rc" -eq 0 ] && [ "$(tail -n 1 "$TMP/run.out")" = "OK" ]
 }
 
+# config_has VAR: the build tree's package config says `set(VAR ON)` (which optional plugins it builds);
+# both consumers then require the CUDA simulator to load from what was installed or packed.
+config_has() { grep -q "set($1 ON)" "$BUILD_DIR/capreseConfig.cmake" 2>/dev/null; }
+if config_has caprese_HAS_CUDA_SIM_PLUGIN; then export CAPRESE_CONSUMER_EXPECT_CUDA_SIM=1; else export CAPRESE_CONSUMER_EXPECT_CUDA_SIM=0; fi
+
 # ------------------------------------------------------------------ C / CMake
 c_consumer() {
   cmake -S "$HERE/c" -B "$TMP/c-build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TMP/prefix" &&
@@ -75,6 +82,9 @@ check_packages() {
   native_list=$(unzip -l "$native") && interop_list=$(unzip -l "$interop") || return 1
   echo "Caprese.Native:" && grep -E 'runtimes/|lib/' <<<"$native_list" &&
     grep -q 'runtimes/linux-x64/native/libcaprese.so$' <<<"$native_list" &&
+    { ! config_has caprese_HAS_CUDA_PLUGIN || grep -q 'runtimes/linux-x64/native/libcaprese_cuda.so$' <<<"$native_list"; } &&
+    { ! config_has caprese_HAS_CUDA_SIM_PLUGIN || { grep -q 'runtimes/linux-x64/native/libcaprese_cudasim.so$' <<<"$native_list" &&
+      grep -q 'runtimes/linux-x64/native/libcaprese_cudasim_rt.so$' <<<"$native_list"; }; } &&
     ! grep -q ' lib/' <<<"$native_list" &&
     echo "Caprese.Interop:" && grep -E 'lib/' <<<"$interop_list" &&
     grep -q '<dependency id="Caprese.Native"' <<<"$(unzip -p "$interop" Caprese.Interop.nuspec)"

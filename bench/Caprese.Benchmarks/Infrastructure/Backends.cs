@@ -2,7 +2,10 @@ using Caprese.Interop;
 
 namespace Caprese.Benchmarks.Infrastructure;
 
-/// <summary>The backends to benchmark: CPU always, CUDA where a GPU is usable.</summary>
+/// <summary>
+/// The backends to benchmark: CPU always, CUDA where a GPU is usable. Never <see cref="BackendKind.CudaSim"/>: the
+/// simulator runs the CUDA kernels on the CPU, so its timings measure nothing a user would run.
+/// </summary>
 public static class Backends
 {
     public static IEnumerable<BackendKind> Available()

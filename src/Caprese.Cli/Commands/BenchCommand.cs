@@ -17,8 +17,7 @@ internal static class BenchCommand
         var preset = new Option<string>("--preset") { Description = "Model shape", DefaultValueFactory = _ => "llama-3.1-8b" };
         preset.AcceptOnlyFromAmong([.. Presets.Keys]);
         var layers = new Option<int>("--layers") { Description = "Layers to instantiate (0 = all of the preset)", DefaultValueFactory = _ => 0 };
-        var backend = new Option<string>("--backend", "-b") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        backend.AcceptOnlyFromAmong("cpu", "cuda");
+        var backend = BackendArguments.CreateOption();
         var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
         var weights = new Option<string>("--weights") { Description = "f32, f16 or bf16", DefaultValueFactory = _ => "bf16" };
         weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
@@ -37,7 +36,7 @@ internal static class BenchCommand
             var config = Presets[parse.GetValue(preset)!]();
             if (parse.GetValue(layers) is > 0 and var n)
                 config = config with { Layers = n };
-            var options = new ModelLoadOptions(parse.GetValue(backend) == "cuda" ? BackendKind.Cuda : BackendKind.Cpu, parse.GetValue(device));
+            var options = new ModelLoadOptions(BackendArguments.Parse(parse.GetValue(backend)!), parse.GetValue(device));
             var dtype = parse.GetValue(weights) switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
             return Run(parse.GetValue(preset)!, config, options, dtype, parse.GetValue(promptTokens), parse.GetValue(decodeTokens),
                 parse.GetValue(json));
@@ -48,11 +47,12 @@ internal static class BenchCommand
     private static int Run(string name, ModelConfig config, ModelLoadOptions options, DType dtype, int promptTokens, int decodeTokens,
         string? jsonPath)
     {
-        if (!CapreseLibrary.IsBackendAvailable(options.Backend, out string reason))
+        if (BackendArguments.Unusable(options.Backend, options.Device) is { } unusable)
         {
-            Console.Error.WriteLine($"error: {reason}");
-            return ExitCodes.BackendUnavailable;
+            Console.Error.WriteLine($"error: {unusable.Message}");
+            return unusable.ExitCode;
         }
+        BackendArguments.NoteIfSimulator(options.Backend, Console.Error);
         config = config with { MaxSeqLen = Math.Min(config.MaxSeqLen, promptTokens + decodeTokens + 1) };
         var clock = Stopwatch.StartNew();
         using var loaded = SyntheticModel.Create(config, seed: 1, dtype, options);
@@ -76,19 +76,21 @@ internal static class BenchCommand
         double rooflineMs = weightBytes / (copyGBps * 1e6);
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[{name}, {config.Layers} layers, weights {dtype.ToString().ToLowerInvariant()} ({loaded.Model.Weights.Bytes / 1e9:F2} GB, {weightBytes / 1e9:F2} GB read per token), backend {options.Backend.ToString().ToLowerInvariant()}: build {buildS:F1} s, prefill {promptTokens} tokens {prefillMs:F1} ms, decode {decodeTokens * 1000.0 / decodeMs:F2} tokens/s]"));
+            $"[{name}, {config.Layers} layers, weights {dtype.ToString().ToLowerInvariant()} ({loaded.Model.Weights.Bytes / 1e9:F2} GB, {weightBytes / 1e9:F2} GB read per token), backend {BackendArguments.Describe(options.Backend)}: build {buildS:F1} s, prefill {promptTokens} tokens {prefillMs:F1} ms, decode {decodeTokens * 1000.0 / decodeMs:F2} tokens/s]"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[per token {msPerToken:F3} ms = {achievedGBps:F1} GB/s of weights; copy bandwidth {copyGBps:F1} GB/s -> roofline {rooflineMs:F3} ms/token; {100 * rooflineMs / msPerToken:F1}% of roofline]"));
         if (options.Backend == BackendKind.Cpu)
             Console.WriteLine("[cpu: a host memcpy also pays write-allocate traffic, so this copy roofline understates the read bandwidth; it is the GPU figure that matters]");
+        if (options.Backend.IsSimulator())
+            Console.WriteLine("[cuda-sim: the CUDA simulator runs the CUDA kernels on the CPU, so these figures say nothing about a GPU's speed]");
         if (jsonPath is not null)
             BenchReport.Write(jsonPath, new BenchReport(name, config.Layers, dtype.ToString().ToLowerInvariant(),
-                options.Backend.ToString().ToLowerInvariant(), DeviceName(options), weightBytes, promptTokens, prefillMs,
+                BackendArguments.Name(options.Backend), DeviceName(options), weightBytes, promptTokens, prefillMs,
                 decodeTokens, msPerToken, achievedGBps, copyGBps, rooflineMs, 100 * rooflineMs / msPerToken,
                 CapreseLibrary.Version, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture)));
         return ExitCodes.Ok;
     }
 
     private static string DeviceName(ModelLoadOptions options) =>
-        options.Backend == BackendKind.Cuda ? CapreseLibrary.GetCudaDeviceInfo(options.Device).Name : Environment.MachineName;
+        options.Backend.UsesDeviceMemory() ? CapreseLibrary.GetDeviceInfo(options.Backend, options.Device).Name : Environment.MachineName;
 }

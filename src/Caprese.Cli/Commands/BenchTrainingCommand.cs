@@ -113,8 +113,8 @@ internal static class BenchTrainingCommand
 
     private static async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
-        if (!CapreseLibrary.IsBackendAvailable(s.Load.Backend, out string reason))
-            return await Fail(reason, ExitCodes.BackendUnavailable);
+        if (BackendArguments.Unusable(s.Load.Backend, s.Load.Device) is { } unusable)
+            return await Fail(unusable.Message, unusable.ExitCode);
 
         var clock = Stopwatch.StartNew();
         LoadedModel? loaded;
@@ -138,6 +138,7 @@ internal static class BenchTrainingCommand
                 if (s.Layers > full.Layers)
                     return await Fail($"--layers {s.Layers} exceeds {s.Preset}'s {full.Layers} layers", ExitCodes.BadArguments);
                 var config = full with { Layers = s.Layers, MaxSeqLen = s.Tokens };
+                BackendArguments.NoteIfSimulator(s.Load.Backend, Console.Error); // ModelOpener notes it on the --model path
                 loaded = SyntheticModel.Create(config, seed: 1, dtype, s.Load, cancellationToken: ct);
                 name = s.Preset!;
                 weightsName = WeightsName(dtype);
@@ -187,12 +188,12 @@ internal static class BenchTrainingCommand
         int sparseLayerCount = end - first;
         var adapters = AdapterSet.CreateInitial(config, sparsity, rank, seed: 0);
         string methodName = sparsity.Method.ToString().ToLowerInvariant();
-        string backendName = loaded.Backend.ToString().ToLowerInvariant();
-        DeviceInfo? cuda = loaded.Backend == BackendKind.Cuda ? CapreseLibrary.GetCudaDeviceInfo(s.Load.Device) : null;
+        string backendName = BackendArguments.Name(loaded.Backend);
+        DeviceInfo? cuda = loaded.Backend.UsesDeviceMemory() ? CapreseLibrary.GetDeviceInfo(loaded.Backend, s.Load.Device) : null;
         int threads = loaded.Backend == BackendKind.Cpu ? (s.Load.NumThreads > 0 ? s.Load.NumThreads : Environment.ProcessorCount) : 0;
 
         Console.WriteLine(Inv($"{name}: {config.Layers} layer{(config.Layers == 1 ? "" : "s")}, D {config.Dim}, H {config.HiddenDim}, vocab {config.Vocab}, ") +
-            Inv($"weights {weightsName} ({Bytes(loaded.Model.Weights.Bytes)}, built in {buildS:F1} s); backend {backendName} ") +
+            Inv($"weights {weightsName} ({Bytes(loaded.Model.Weights.Bytes)}, built in {buildS:F1} s); backend {BackendArguments.Describe(loaded.Backend)} ") +
             Inv($"({(cuda is not null ? cuda.Name : $"{threads} threads")}); {methodName} {s.Sparsity * 100:F0}% in layers {first}..{end - 1}, ") +
             Inv($"rank {rank} ({adapters.ParameterCount:N0} adapter parameters)"));
 

@@ -14,7 +14,7 @@ internal static class CopyBandwidth
         using var dst = ctx.Allocate(bytes);
         using var start = ctx.CreateEvent();
         using var end = ctx.CreateEvent();
-        var kind = ctx.Backend == BackendKind.Cuda ? CopyKind.DeviceToDevice : CopyKind.HostToHost;
+        var kind = ctx.Backend.WithinBackend();
         ctx.Copy(dst.Pointer, src.Pointer, bytes, kind); // warm-up: first touch, clocks
         var times = new List<float>(repeats);
         for (int i = 0; i < repeats; i++)

@@ -90,7 +90,7 @@ internal static class DemoCommand
                 var sparsity = adapters.Sparsity;
                 var (first, end) = sparsity.LayerRange(c.Layers);
                 await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"model: {Path.GetFileName(loaded.ModelPath)} (dim {c.Dim}, {c.Layers} layers, FFN {c.HiddenDim}), backend {loaded.Backend.ToString().ToLowerInvariant()}"));
+                    $"model: {Path.GetFileName(loaded.ModelPath)} (dim {c.Dim}, {c.Layers} layers, FFN {c.HiddenDim}), backend {BackendArguments.Describe(loaded.Backend)}"));
                 await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                     $"sparsity: {sparsity.Method.ToString().ToLowerInvariant()} {sparsity.Sparsity * 100:F0}% of the FFN neurons in layers {first}..{end - 1}; " +
                     $"caprese: rank {adapters.Rank} (+{adapters.ParameterCount * 100.0 / AdapterSet.ModelParameterCount(c):F2}% parameters), merged into the sparse FFN kernel"));

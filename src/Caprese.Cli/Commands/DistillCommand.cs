@@ -18,7 +18,7 @@ internal static class DistillCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "Model path (as for generate); default: the embedded stories260K" };
-        var backend = new BackendArguments("cpu or cuda: where collection, training and evaluation run (cuda never falls back to the CPU)");
+        var backend = new BackendArguments("cpu, cuda or cuda-sim (the CUDA kernels simulated on the CPU: slow, for testing): where collection, training and evaluation run (cuda never falls back to the CPU)");
         var output = new Option<string>("--out", "-o") { Description = "Adapter file to write (safetensors)", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint file (default: OUT.ckpt); an existing one of the same settings is resumed" };
         var plot = new Option<string?>("--plot") { Description = "Loss-curve PNG (default: OUT without extension + .loss.png)" };
@@ -81,7 +81,7 @@ internal static class DistillCommand
                     ["stage2"] = options.Stage2 is { } s2 ? FormattableString.Invariant($"epochs {s2.Epochs}, lr {s2.LearningRate}, batch {s2.BatchSize}") : "skipped",
                     ["stage1_tokens_per_second"] = result.History.Stage1TokensPerSecond.ToString("F0", CultureInfo.InvariantCulture),
                     ["stage2_tokens_per_second"] = result.History.Stage2TokensPerSecond.ToString("F0", CultureInfo.InvariantCulture),
-                    ["backend"] = loaded.Backend.ToString().ToLowerInvariant(),
+                    ["backend"] = BackendArguments.Name(loaded.Backend),
                 };
                 AdapterFile.Save(output, result.Adapters, new AdapterMetadata(result.BaseModel, settings));
                 LossPlots.Save(plotPath, result.History);

@@ -135,7 +135,7 @@ internal static class GenerateCommand
             var s = loaded.Generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {Name(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}{(loaded.Model.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {loaded.Model.AdapterForm.ToString().ToLowerInvariant()}" : "")}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}{(loaded.Model.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {loaded.Model.AdapterForm.ToString().ToLowerInvariant()}" : "")}]"));
             return ExitCodes.Ok;
         }
     }
@@ -175,6 +175,4 @@ internal static class GenerateCommand
         string calibrated = o.Calibration is { } c ? string.Create(CultureInfo.InvariantCulture, $", calibrated on text ({c.RowCount} rows)") : "";
         return string.Create(CultureInfo.InvariantCulture, $", sparsity: {o.Method.ToString().ToLowerInvariant()} {o.Sparsity * 100:F0}% in layers {first}..{end - 1}{calibrated}");
     }
-
-    private static string Name(BackendKind backend) => backend.ToString().ToLowerInvariant();
 }

@@ -10,11 +10,12 @@ internal static class ModelOpener
     public static async Task<(LoadedModel? Model, int ExitCode)> OpenAsync(string path, ModelLoadOptions load, bool needTokenizer, CancellationToken ct)
     {
         var stderr = Console.Error;
-        if (!CapreseLibrary.IsBackendAvailable(load.Backend, out string reason))
+        if (BackendArguments.Unusable(load.Backend, load.Device) is { } unusable)
         {
-            await stderr.WriteLineAsync($"error: {reason}");
-            return (null, ExitCodes.BackendUnavailable);
+            await stderr.WriteLineAsync($"error: {unusable.Message}");
+            return (null, unusable.ExitCode);
         }
+        BackendArguments.NoteIfSimulator(load.Backend, stderr);
         LoadedModel loaded;
         try
         {

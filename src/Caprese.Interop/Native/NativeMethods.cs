@@ -28,6 +28,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_backend_probe(int backend);
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_cuda_device_count(int* count);
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_cuda_device_info(int device, NativeDeviceInfo* info);
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_backend_device_count(int backend, int* count);
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_backend_device_info(int backend, int device, NativeDeviceInfo* info);
 
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_set_profiling(int enabled);
     [LibraryImport(LibraryName)] internal static partial int caprese_profiling_enabled();

@@ -30,7 +30,7 @@ internal sealed class SparseFfnLayer : IDisposable
         Sparsity = options.Sparsity;
         _kept = GriffinSelector.KeptCount(config.HiddenDim, options.Sparsity);
         _compact = options.GriffinPath == GriffinPath.Compact
-            || (options.GriffinPath == GriffinPath.Auto && context.Backend == BackendKind.Cuda);
+            || (options.GriffinPath == GriffinPath.Auto && context.Backend.UsesDeviceMemory());
         _downT = TransposedDownWeights.Create(context, weights.WDown);
         if (fixedThreshold is { } tau)
         {

@@ -20,6 +20,6 @@ public enum GriffinPath
     Gather = 0,
     /// <summary>Kept rows copied into compact [k, D] buffers once per prompt; the kernel runs them all.</summary>
     Compact = 1,
-    /// <summary>Gather on the CPU (rows are read from cache-friendly host memory anyway), Compact on CUDA (coalesced reads).</summary>
+    /// <summary>Gather on the CPU (rows are read from cache-friendly host memory anyway), Compact on CUDA and its simulator (coalesced reads).</summary>
     Auto = 2,
 }

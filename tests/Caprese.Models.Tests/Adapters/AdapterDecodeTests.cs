@@ -45,15 +45,18 @@ public sealed class AdapterDecodeTests
     [InlineData(SparsityMethod.Cats)]
     public void MergedAndUnmergedAgreeOnCudaWithBf16Weights(SparsityMethod method)
     {
-        // Skipped without a GPU. Both forms use the same bf16-rounded factors and accumulate in f32, so they differ by
-        // summation order only; not measured yet (no GPU in the session that wrote it), hence the loose bound.
+        // The CUDA kernels: a GPU, else the CUDA simulator. Both forms use the same bf16-rounded factors and accumulate
+        // in f32, so they differ by summation order only: measured 8.0e-6 (CATS) and 8.1e-6 (GRIFFIN) on the simulator;
+        // a GPU's fast-math intrinsics are not the simulator's host functions and no GPU has run it yet, hence the loose bound.
         using var loaded = StoriesModel.LoadStories(Interop.BackendKind.Cuda, Interop.DType.BF16);
         var sparsity = Sparsity(loaded, method, GriffinPath.Auto);
         var adapters = TestAdapters.Random(loaded.Config, sparsity, Rank, seed: 3);
         var tokens = DenseGreedy(loaded);
         var merged = TeacherForced(loaded, sparsity, adapters, AdapterForm.Merged, tokens);
         var unmerged = TeacherForced(loaded, sparsity, adapters, AdapterForm.Unmerged, tokens);
-        Assert.True(MaxDiff(merged, unmerged) <= 5e-2f, $"max |Δlogit| {MaxDiff(merged, unmerged)}");
+        float diff = MaxDiff(merged, unmerged);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{loaded.Backend} {method}: max |Δlogit| {diff}");
+        Assert.True(diff <= 5e-2f, $"max |Δlogit| {diff}");
     }
 
     [Theory]

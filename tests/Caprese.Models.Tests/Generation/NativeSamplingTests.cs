@@ -16,8 +16,7 @@ public sealed class NativeSamplingTests
 
     private static LoadedModel Tiny(BackendKind backend = BackendKind.Cpu)
     {
-        if (backend != BackendKind.Cpu)
-            Assert.SkipUnless(CapreseLibrary.IsBackendAvailable(backend, out string reason), $"{backend} backend unavailable: {reason}");
+        backend = CudaTestBackend.Resolve(backend); // CUDA: real CUDA, else the CUDA simulator, else skipped
         return SyntheticModel.Create(ModelPresets.Tiny(ModelFamily.Llama), seed: 4, options: new ModelLoadOptions(backend),
             cancellationToken: TestContext.Current.CancellationToken);
     }

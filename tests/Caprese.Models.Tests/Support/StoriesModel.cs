@@ -2,13 +2,15 @@ using Caprese.Interop;
 
 namespace Caprese.Models.Tests.Support;
 
-/// <summary>Loads stories260K from the shared folder onto a backend; skips the test when the backend is missing.</summary>
+/// <summary>
+/// Loads stories260K from the shared folder onto a backend. <see cref="BackendKind.Cuda"/> means the CUDA kernels: real CUDA,
+/// else the CUDA simulator (<see cref="CudaTestBackend"/>); the test is skipped when neither can be used.
+/// </summary>
 internal static class StoriesModel
 {
     public static LoadedModel LoadStories(BackendKind backend = BackendKind.Cpu, DType weights = DType.F32, int maxBatchRows = 0, string? path = null)
     {
-        if (backend != BackendKind.Cpu)
-            Assert.SkipUnless(CapreseLibrary.IsBackendAvailable(backend, out string reason), $"{backend} backend unavailable: {reason}");
+        backend = CudaTestBackend.Resolve(backend);
         return ModelLoader.Load(path ?? SharedFiles.Checkpoint, new ModelLoadOptions(backend, WeightType: weights, MaxBatchRows: maxBatchRows), TestContext.Current.CancellationToken);
     }
 

@@ -1,11 +1,16 @@
 /* Consumer test of the installed C ABI: CPU matmul + argmax with known results, then the
  * CUDA probe, whose message is printed whatever the outcome (on machines without a GPU it
- * must say why CUDA is unavailable). Prints "OK" and exits 0 on success. */
+ * must say why CUDA is unavailable), then the same matmul + argmax on the CUDA simulator
+ * where the package says it ships (caprese_HAS_CUDA_SIM_PLUGIN; run-consumer-tests.sh sets
+ * CAPRESE_CONSUMER_EXPECT_CUDA_SIM=1 then): the installed plugin and its runtime must load from
+ * the prefix. Prints "OK" and exits 0 on success. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <caprese.h>
+
 
 #define CHECK(call)                                                                  \
   do {                                                                               \
@@ -28,16 +33,12 @@ static caprese_tensor tensor2(void* data, caprese_dtype dtype, int64_t d0, int64
   return t;
 }
 
-int main(void) {
-  printf("caprese %s, ABI %d\n", caprese_version(), caprese_abi_version());
-  if (caprese_abi_version() != CAPRESE_ABI_VERSION) {
-    fprintf(stderr, "FAIL: header ABI %d, library ABI %d\n", CAPRESE_ABI_VERSION, caprese_abi_version());
-    return 1;
-  }
-
+/* x [2, 3] · w [4, 3]ᵀ and its argmax on `backend`, checked against known results; copies use
+ * the device kinds, which the CPU backend accepts too. Returns 0 on success. */
+static int check_matmul(caprese_backend backend, const char* label) {
   caprese_context_options opts;
   memset(&opts, 0, sizeof opts);
-  opts.backend = CAPRESE_BACKEND_CPU;
+  opts.backend = backend;
   caprese_context_t ctx = NULL;
   CHECK(caprese_context_create(&opts, &ctx));
 
@@ -72,20 +73,20 @@ int main(void) {
   CHECK(caprese_copy(ctx, ids, ip, sizeof ids, CAPRESE_COPY_DEVICE_TO_HOST));
   for (int i = 0; i < 8; ++i) {
     if (fabsf(y[i] - expected[i]) > 1e-6f) {
-      fprintf(stderr, "FAIL: y[%d] = %g, expected %g\n", i, y[i], expected[i]);
+      fprintf(stderr, "FAIL: %s y[%d] = %g, expected %g\n", label, i, y[i], expected[i]);
       return 1;
     }
   }
   if (ids[0] != 2 || ids[1] != 0) {
-    fprintf(stderr, "FAIL: argmax = {%d, %d}, expected {2, 0}\n", ids[0], ids[1]);
+    fprintf(stderr, "FAIL: %s argmax = {%d, %d}, expected {2, 0}\n", label, ids[0], ids[1]);
     return 1;
   }
-  printf("matmul + argmax: {%d, %d}\n", ids[0], ids[1]);
+  printf("%s matmul + argmax: {%d, %d}\n", label, ids[0], ids[1]);
 
   /* An error names the argument. */
   caprese_tensor bad = tensor2(wp, CAPRESE_DTYPE_F32, 3, 4);
   if (caprese_matmul(ctx, &xt, &bad, NULL, &yt) != CAPRESE_ERROR_SHAPE || strstr(caprese_last_error(), "w") == NULL) {
-    fprintf(stderr, "FAIL: expected a shape error naming w, got: %s\n", caprese_last_error());
+    fprintf(stderr, "FAIL: %s: expected a shape error naming w, got: %s\n", label, caprese_last_error());
     return 1;
   }
 
@@ -95,6 +96,18 @@ int main(void) {
   CHECK(caprese_buffer_destroy(wb));
   CHECK(caprese_buffer_destroy(yb));
   CHECK(caprese_buffer_destroy(ib));
+
+  return 0;
+}
+
+int main(void) {
+  printf("caprese %s, ABI %d\n", caprese_version(), caprese_abi_version());
+  if (caprese_abi_version() != CAPRESE_ABI_VERSION) {
+    fprintf(stderr, "FAIL: header ABI %d, library ABI %d\n", CAPRESE_ABI_VERSION, caprese_abi_version());
+    return 1;
+  }
+
+  if (check_matmul(CAPRESE_BACKEND_CPU, "cpu") != 0) return 1;
 
   caprese_status cuda = caprese_backend_probe(CAPRESE_BACKEND_CUDA);
   if (cuda == CAPRESE_OK) {
@@ -106,6 +119,28 @@ int main(void) {
       fprintf(stderr, "FAIL: CUDA unavailable without a reason\n");
       return 1;
     }
+  }
+
+  const char* expect_sim = getenv("CAPRESE_CONSUMER_EXPECT_CUDA_SIM");
+  caprese_status sim = caprese_backend_probe(CAPRESE_BACKEND_CUDA_SIM);
+  if (sim == CAPRESE_OK) {
+    int32_t count = 0;
+    caprese_device_info info;
+    CHECK(caprese_backend_device_count(CAPRESE_BACKEND_CUDA_SIM, &count));
+    CHECK(caprese_backend_device_info(CAPRESE_BACKEND_CUDA_SIM, 0, &info));
+    if (count != 1 || strstr(info.name, "simulated") == NULL) {
+      fprintf(stderr, "FAIL: the CUDA simulator lists %d device(s), the first named '%s' (expected 1, marked simulated)\n",
+              (int)count, info.name);
+      return 1;
+    }
+    printf("CUDA simulator: %s\n", info.name);
+    if (check_matmul(CAPRESE_BACKEND_CUDA_SIM, "cuda-sim") != 0) return 1;
+  } else if (expect_sim != NULL && strcmp(expect_sim, "1") == 0) {
+    fprintf(stderr, "FAIL: the installed package has the CUDA simulator (caprese_HAS_CUDA_SIM_PLUGIN), but: %s: %s\n",
+            caprese_status_string(sim), caprese_last_error());
+    return 1;
+  } else {
+    printf("CUDA simulator probe: %s: %s\n", caprese_status_string(sim), caprese_last_error());
   }
   printf("OK\n");
   return 0;

@@ -1,5 +1,6 @@
 // Consumer test of the NuGet packages: CPU matmul + argmax with known results through the
-// friendly API, then CUDA, which must either work or be refused with the native reason.
+// friendly API, then CUDA, which must either work or be refused with the native reason, then the
+// CUDA simulator, which must work where the package carries it.
 using Caprese.Interop;
 
 Console.WriteLine($"caprese {CapreseLibrary.Version}, ABI {CapreseLibrary.AbiVersion}");
@@ -55,6 +56,33 @@ else
     {
         Console.WriteLine($"CUDA probe: {e.NativeMessage}");
     }
+}
+// The CUDA simulator (the CUDA kernels on the CPU) ships with the package when the native build made it;
+// run.sh sets CAPRESE_CONSUMER_EXPECT_CUDA_SIM=1 then, and it must load from the package and compute.
+bool expectSim = Environment.GetEnvironmentVariable("CAPRESE_CONSUMER_EXPECT_CUDA_SIM") == "1";
+if (CapreseLibrary.IsBackendAvailable(BackendKind.CudaSim, out string simReason))
+{
+    using var sim = CapreseContext.Create(BackendKind.CudaSim);
+    using var x = sim.Upload<float>([1, 2, 3, -1, 0, 1], DType.F32, 2, 3);
+    using var w = sim.Upload<float>([-1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0], DType.F32, 4, 3);
+    using var y = sim.Allocate(DType.F32, 2, 4);
+    sim.Matmul(x.Tensor, w.Tensor, null, y.Tensor);
+    float[] logits = y.ToArray<float>();
+    if (!logits.SequenceEqual([-1f, 2, 6, 0, 1, 0, 0, 0]))
+    {
+        Console.Error.WriteLine($"FAIL: CUDA simulator matmul gave [{string.Join(", ", logits)}]");
+        return 1;
+    }
+    Console.WriteLine($"CUDA simulator: matmul OK on {CapreseLibrary.GetDeviceInfo(BackendKind.CudaSim, 0).Name}");
+}
+else if (expectSim)
+{
+    Console.Error.WriteLine($"FAIL: the package should carry the CUDA simulator, but: {simReason}");
+    return 1;
+}
+else
+{
+    Console.WriteLine($"CUDA simulator: {simReason}");
 }
 Console.WriteLine("OK");
 return 0;

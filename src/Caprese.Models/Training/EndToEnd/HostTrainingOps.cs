@@ -30,7 +30,7 @@ public sealed class HostTrainingOps : ITrainingOps
     /// <summary>Copies a weight of any dtype from a context's memory into an f32 array.</summary>
     internal static unsafe void ReadWeight(CapreseContext source, TensorDesc weight, float[] destination)
     {
-        var kind = source.Backend == BackendKind.Cuda ? CopyKind.DeviceToHost : CopyKind.HostToHost;
+        var kind = source.Backend.BackendToHost();
         var bytes = new byte[weight.ByteSize];
         fixed (byte* p = bytes)
             source.Copy((nint)p, weight.Data, bytes.Length, kind);

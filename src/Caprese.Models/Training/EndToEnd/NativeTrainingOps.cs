@@ -31,9 +31,9 @@ public sealed class NativeTrainingOps : ITrainingOps
 
     public string Name => $"native {_context.Backend}";
 
-    private CopyKind ToBackend => _context.Backend == BackendKind.Cuda ? CopyKind.HostToDevice : CopyKind.HostToHost;
-    private CopyKind ToHost => _context.Backend == BackendKind.Cuda ? CopyKind.DeviceToHost : CopyKind.HostToHost;
-    private CopyKind OnBackend => _context.Backend == BackendKind.Cuda ? CopyKind.DeviceToDevice : CopyKind.HostToHost;
+    private CopyKind ToBackend => _context.Backend.HostToBackend();
+    private CopyKind ToHost => _context.Backend.BackendToHost();
+    private CopyKind OnBackend => _context.Backend.WithinBackend();
 
     public TrainingTensor Allocate(int rows, int cols)
     {

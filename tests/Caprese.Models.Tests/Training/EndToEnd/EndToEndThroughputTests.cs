@@ -19,6 +19,8 @@ public sealed class EndToEndThroughputTests
     [InlineData("native", BackendKind.Cuda)]
     public void StoriesStage2Throughput(string opsKind, BackendKind backend)
     {
+        if (backend == BackendKind.Cuda)
+            CudaTestBackend.RequireRealCuda("a throughput figure: the simulator's would say nothing about a GPU");
         using var loaded = StoriesModel.LoadStories(backend);
         var data = EndToEndTestData.Sampled(loaded, 32, promptLength: 64, length: 256, seed: 1);
         var sparsity = SparsityOptions.Default(SparsityMethod.Griffin, 0.5, loaded.Config.Layers);
