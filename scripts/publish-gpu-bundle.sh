@@ -7,10 +7,11 @@
 #                                              bench/Caprese.GpuPeers (for CAPRESE_GPU_PEERS)
 # Each is ~40 MB (a whole .NET runtime; not trimmed: trimming breaks ILGPU), and the CLI brings
 # ~12 MB of SkiaSharp natives, so both together exceed the 64 MiB carry limit: the script prints
-# the bundle's size and fails when it is over. Carry one per GPU run:
+# the bundle's size and fails when it is over. Carry one per GPU run (with third_party/ from
+# scripts/prepare-gpu-bundle.sh; scripts/README.md has the whole device call):
 #   scripts/publish-gpu-bundle.sh [cli] [peers]
-#   <on the GPU machine> CAPRESE_CLI=build/gpu-bundle/caprese scripts/gpu-validate.sh OUT
-#   <or>                 CAPRESE_GPU_PEERS=build/gpu-bundle/caprese-gpu-peers scripts/gpu-validate.sh OUT
+#   <on the GPU machine> CAPRESE_CLI=build/gpu-bundle/caprese scripts/gpu-validate.sh --out "$OUT"
+#   <or>                 CAPRESE_GPU_PEERS=build/gpu-bundle/caprese-gpu-peers scripts/gpu-validate.sh --out "$OUT"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- cli
