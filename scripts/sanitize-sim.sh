@@ -36,9 +36,12 @@ filter='*:-*AttentionBackwardMatchesCpu:*OddShapesAllRows:*ManyDrawsSameLogits:*
 [ "$kind" = address ] && filter="$filter:SimChecks.WritePastAnAllocationIsAnIllegalAddress"
 # TSan costs ~50x more again: one test per kind of kernel (block reductions, warp
 # reductions with shared memory, the fused sparse FFN with its partial sums, flash-decoding
-# attention with its combine step, sampling, the GEMV) plus the simulator's checks.
+# attention with its combine step, sampling, the GEMV) plus the simulator's checks, except
+# those whose kernels fault mid-block (their abandoned threads never reach a point TSan could
+# order with the next launch).
 [ "$kind" = thread ] && filter='CudaTest.RmsNorm:CudaTest.Argmax:CudaTest.SoftmaxSpecialRows:CudaTest.EmbeddingOutOfRangeReportedBySynchronize:'\
-'SparseFfnGpu.EmptySelections:SparseFfnGpu.IndexOutOfRangeReportedBySynchronize:SimBackend.*:SimChecks.*:'\
+'SparseFfnGpu.EmptySelections:SparseFfnGpu.IndexOutOfRangeReportedBySynchronize:SimChecks.DynamicShared*:'\
+'SimChecks.WritePast*:SimChecks.Atomics*:'\
 'Decode/AttentionTest.MatchesCpu/M1_Hq8_Hkv8_hd64_S333_win0_cap30:SampleGpu.NanAndInfinities:'\
 'OddShapes/MatmulTest.MatchesCpu/N37_K100_*'
 

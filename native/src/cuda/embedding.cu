@@ -17,7 +17,9 @@ EmbeddingKernel(const T* __restrict__ table, const int32_t* __restrict__ ids, fl
   const int32_t id = ids[blockIdx.x];
   float* row = out + blockIdx.x * d;
   if (id < 0 || id >= vocab) {
-    if (threadIdx.x == 0) *reinterpret_cast<volatile int*>(error_flag) = 1;
+    // Atomic: several blocks may flag at once, and plain concurrent stores are a data race in
+    // CUDA's memory model (the simulator's TSan run reported this one).
+    if (threadIdx.x == 0) atomicExch(error_flag, 1);
     for (int64_t i = threadIdx.x; i < d; i += kThreads) row[i] = 0.0f;
     return;
   }

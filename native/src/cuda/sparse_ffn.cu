@@ -168,7 +168,7 @@ FusedKernel(const FusedParams p) {
     } else if (p.selection == CAPRESE_SPARSE_INDICES) {
       j = __ldg(p.indices + s);
       if (j < 0 || j >= h) {
-        *reinterpret_cast<volatile int*>(p.error_flag) = kErrorFlagIndex;
+        atomicExch(p.error_flag, kErrorFlagIndex);  // many threads may flag at once: no plain stores
         j = -1;
       }
     } else {  // the compaction block c with prefix[c] <= s < prefix[c + 1]

@@ -145,6 +145,7 @@ struct Worker {
   // between threads of one block that a barrier does not create.
   char tsan_epoch[2] = {0, 0};
   long long blocks_run = 0;
+  BlockRun run;  // the block being run (RunBlock)
   Fiber* current = nullptr;
   BlockRun* block = nullptr;
   std::vector<StackSlot> stacks;  // reused from block to block (fresh ones under TSan)
@@ -352,14 +353,22 @@ std::string DiagnoseStuck(const BlockRun& b) {
 
 // ------------------------------------------------------------------ running a block
 void RunBlock(Worker& w, LaunchState& l, long long linear_block) {
-  BlockRun b;
+  // One record per worker, reused: its fiber array never moves or is freed while the worker
+  // lives (1024 threads reserved), so no block's fibers read memory the scheduler releases.
+  BlockRun& b = w.run;
+  if (b.fibers.capacity() < 1024) b.fibers.reserve(1024);
+  b.arrived = b.done = 0;
+  b.gen = 0;
+  b.failed = false;
+  b.error = cudaSuccess;
+  b.report.clear();
   b.launch = &l;
   const long long gx = l.grid.x, gy = l.grid.y;
   b.block_idx = uint3{static_cast<unsigned>(linear_block % gx), static_cast<unsigned>((linear_block / gx) % gy),
                       static_cast<unsigned>(linear_block / (gx * gy))};
   b.n = static_cast<int>(l.block.x * l.block.y * l.block.z);
   b.warps = (b.n + 31) / 32;
-  b.fibers.resize(static_cast<size_t>(b.n));
+  b.fibers.assign(static_cast<size_t>(b.n), Fiber{});
   b.ready.Reset(b.n);
   b.epoch = static_cast<int>(w.blocks_run++ & 1);
   b.warp_waiting.assign(static_cast<size_t>(b.warps), 0u);
