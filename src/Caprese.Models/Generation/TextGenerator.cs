@@ -10,7 +10,8 @@ namespace Caprese.Models.Generation;
 /// <summary>
 /// Prompt in, text out: tokenizes (with BOS), prefills the prompt in one batched pass, then
 /// decodes token by token until EOS, a stop string, the token budget or the context end. One generation at
-/// a time per instance: the model has a single KV cache.
+/// a time per model, since the model has a single KV cache: a second one started while another runs (on
+/// any thread, or two streams consumed in turn) throws <see cref="InvalidOperationException"/>.
 /// Every next token is chosen on the backend, so only its id reaches the host: the argmax at temperature 0,
 /// otherwise caprese_sample seeded from <see cref="GenerationOptions.Seed"/> (a random seed when null) with
 /// the draw's step (0 for the token after the prompt) as counter, so a seeded generation is reproducible and
@@ -73,6 +74,7 @@ public sealed class TextGenerator
             throw new ArgumentException($"the prompt has {promptIds.Length} tokens; the model's context holds {maxSeq}", nameof(prompt));
         run.PromptTokens = promptIds;
         ct.ThrowIfCancellationRequested();
+        using var claim = _model.ClaimSequence();  // held until the stream ends or is disposed
 
         var clock = Stopwatch.StartNew();
         int next = sampling is { } first ? _model.PrefillSample(promptIds, 0, first) : _model.PrefillArgmax(promptIds, 0);

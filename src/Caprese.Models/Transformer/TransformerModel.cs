@@ -33,6 +33,10 @@ public sealed class TransformerModel : IDisposable
     private AdapterForm _adapterForm;
     private DeviceBuffer? _captureSparse;
     private float[] _captureHost = [];
+    // One KV cache and one set of activation buffers: a second forward or sequence while one
+    // runs would silently corrupt both, so they are refused (see ClaimSequence).
+    private int _forwardRunning;
+    private int _sequenceClaimed;
 
     /// <param name="context">The context <paramref name="weights"/> live in; the model runs every op on it.</param>
     /// <param name="weights">Uploaded weights.</param>
@@ -235,6 +239,32 @@ public sealed class TransformerModel : IDisposable
         Forward([token], pos, decode: true, capture);
     }
 
+    /// <summary>
+    /// Claims the model's single KV cache for one sequence until the returned handle is disposed. A generation
+    /// holds it from its prefill to its last token, so a second generation on the same model while one runs
+    /// (another thread, or two streams consumed in turn) throws instead of overwriting the first one's cache.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">another sequence holds the model.</exception>
+    internal IDisposable ClaimSequence()
+    {
+        if (Interlocked.CompareExchange(ref _sequenceClaimed, 1, 0) != 0)
+            throw new InvalidOperationException(
+                "this model is already generating another sequence and has one KV cache: wait for that generation " +
+                "to finish (or dispose its stream), or load the model a second time for a concurrent sequence");
+        return new SequenceClaim(this);
+    }
+
+    private sealed class SequenceClaim(TransformerModel model) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                Volatile.Write(ref model._sequenceClaimed, 0);
+        }
+    }
+
     public void Dispose()
     {
         _sparse?.Dispose();
@@ -248,6 +278,22 @@ public sealed class TransformerModel : IDisposable
 
     // decode: one row whose sparsified layers run the sparse FFN; otherwise a dense prefill that feeds the statistics.
     private void Forward(ReadOnlySpan<int> tokens, int pos0, bool decode, FfnCaptureHandler? capture = null)
+    {
+        if (Interlocked.CompareExchange(ref _forwardRunning, 1, 0) != 0)
+            throw new InvalidOperationException(
+                "another thread is running a forward pass of this model: a model has one KV cache and one set of " +
+                "activation buffers, so calls on it must not overlap (load the model once per concurrent sequence)");
+        try
+        {
+            ForwardUnguarded(tokens, pos0, decode, capture);
+        }
+        finally
+        {
+            Volatile.Write(ref _forwardRunning, 0);
+        }
+    }
+
+    private void ForwardUnguarded(ReadOnlySpan<int> tokens, int pos0, bool decode, FfnCaptureHandler? capture)
     {
         if (tokens.IsEmpty)
             throw new ArgumentException("at least one token is needed", nameof(tokens));

@@ -22,6 +22,68 @@ public sealed class TextGeneratorTests
         Assert.Equal(oneShot.GeneratedTokens.Count, loaded.Generator.LastStats!.GeneratedTokenCount);
     }
 
+    // One model has one KV cache: a second stream started while the first is being consumed used to overwrite
+    // the first one's cache and both returned wrong text without an error. Now the second is refused and the
+    // first is unaffected.
+    [Fact]
+    public async Task SecondStreamOnOneModelWhileTheFirstRunsIsRefused()
+    {
+        using var loaded = StoriesModel.LoadStories();
+        var ct = TestContext.Current.CancellationToken;
+        var options = new GenerationOptions(MaxTokens: 60);
+        string reference = loaded.Generator.Generate(SharedFiles.ReferencePrompt, options, ct).Text;
+
+        var first = loaded.Generator.GenerateAsync(SharedFiles.ReferencePrompt, options, ct).GetAsyncEnumerator(ct);
+        var text = new System.Text.StringBuilder();
+        Assert.True(await first.MoveNextAsync());
+        text.Append(first.Current);
+
+        var other = new TextGenerator(loaded.Model, loaded.Tokenizer);  // another generator over the same model
+        var second = other.GenerateAsync("Once upon a time", options, ct).GetAsyncEnumerator(ct);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await second.MoveNextAsync());
+        Assert.Contains("already generating", error.Message);
+        await second.DisposeAsync();
+
+        while (await first.MoveNextAsync())
+            text.Append(first.Current);
+        await first.DisposeAsync();
+        Assert.Equal(reference, text.ToString());
+
+        // Released at the end of the stream: the model takes a new generation.
+        Assert.Equal(reference, other.Generate(SharedFiles.ReferencePrompt, options, ct).Text);
+    }
+
+    // Generations racing on threads: each either produces exactly the sequential text or is refused, never wrong.
+    [Fact]
+    public void ConcurrentGenerationsAreCorrectOrRefused()
+    {
+        using var loaded = StoriesModel.LoadStories();
+        var ct = TestContext.Current.CancellationToken;
+        var options = new GenerationOptions(MaxTokens: 40);
+        string reference = loaded.Generator.Generate(SharedFiles.ReferencePrompt, options, ct).Text;
+        int refused = 0, correct = 0;
+        using var start = new Barrier(4);
+        var threads = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
+        {
+            var generator = new TextGenerator(loaded.Model, loaded.Tokenizer);
+            start.SignalAndWait(ct);
+            try
+            {
+                string text = generator.Generate(SharedFiles.ReferencePrompt, options, ct).Text;
+                if (text == reference)
+                    Interlocked.Increment(ref correct);
+            }
+            catch (InvalidOperationException)
+            {
+                Interlocked.Increment(ref refused);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.Equal(4, correct + refused);  // no thread got wrong text or another exception
+        Assert.True(correct >= 1);
+    }
+
     [Fact]
     public void SeededSamplingIsReproducible()
     {
