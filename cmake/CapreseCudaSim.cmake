@@ -18,7 +18,7 @@ target_include_directories(caprese_cudasim_rt PUBLIC ${CAPRESE_CUDASIM_DIR}/incl
 target_compile_definitions(caprese_cudasim_rt PUBLIC CAPRESE_CUDA_SIM)
 target_compile_options(caprese_cudasim_rt PRIVATE -Wall -Wextra -Wno-unused-parameter)
 target_link_libraries(caprese_cudasim_rt PRIVATE Threads::Threads)
-set_target_properties(caprese_cudasim_rt PROPERTIES INSTALL_RPATH "$ORIGIN")
+set_target_properties(caprese_cudasim_rt PROPERTIES INSTALL_RPATH "$ORIGIN" BUILD_WITH_INSTALL_RPATH ON)
 if(CAPRESE_SANITIZE STREQUAL "thread")
   # The scheduler hands values between fibers of one OS thread; TSan must not see that as
   # races. It is told about fibers and barriers through annotations instead.
@@ -59,5 +59,5 @@ target_compile_definitions(caprese_cudasim PRIVATE CAPRESE_BUILDING_LIBRARY)
 target_compile_options(caprese_cudasim PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas
   -ffp-contract=off -fno-strict-aliasing)
 target_link_libraries(caprese_cudasim PRIVATE caprese_cudasim_rt Threads::Threads)
-set_target_properties(caprese_cudasim PROPERTIES INSTALL_RPATH "$ORIGIN" BUILD_RPATH_USE_ORIGIN ON)
+set_target_properties(caprese_cudasim PROPERTIES INSTALL_RPATH "$ORIGIN" BUILD_WITH_INSTALL_RPATH ON BUILD_RPATH_USE_ORIGIN ON)
 message(STATUS "caprese: cuda-sim plugin ON (the CUDA kernels on the CPU: --backend cuda-sim)")
