@@ -362,11 +362,11 @@ Status CudaBackend::Embedding(const EmbeddingArgs& a) {
 
 Status CudaBackend::SparseFfn(const SparseFfnArgs& a) {
   CAPRESE_RETURN_IF_ERROR(Activate());
+  SparseFfnPlan plan;
+  CAPRESE_RETURN_IF_ERROR(Launched(PlanSparseFfn(a, multiprocessors_, &plan), "sparse_ffn"));
   void* scratch = nullptr;
-  size_t need = 0;
-  CAPRESE_RETURN_IF_ERROR(Launched(SparseFfnScratchBytes(a, multiprocessors_, &need), "sparse_ffn"));
-  if (need > 0) CAPRESE_RETURN_IF_ERROR(Scratch(need, &scratch));
-  return Launched(LaunchSparseFfn(a, multiprocessors_, scratch, error_flag_dev_, stream_), "sparse_ffn");
+  if (plan.scratch_bytes > 0) CAPRESE_RETURN_IF_ERROR(Scratch(plan.scratch_bytes, &scratch));
+  return Launched(LaunchSparseFfn(a, plan, scratch, error_flag_dev_, stream_), "sparse_ffn");
 }
 
 Status CudaBackend::Sample(const SampleArgs& a) {

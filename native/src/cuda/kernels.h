@@ -54,12 +54,20 @@ cudaError_t LaunchArgmax(const ArgmaxArgs& a, cudaStream_t stream);
 // embedding.cu: an id outside [0, V) zeroes its row and sets *error_flag (device-visible).
 cudaError_t LaunchEmbedding(const EmbeddingArgs& a, int* error_flag, cudaStream_t stream);
 
-// sparse_ffn.cu: M <= 16. Needs SparseFfnScratchBytes() of scratch (partial sums; THRESHOLD
-// also the gate, the masked activations and the compacted active list). An index outside
-// [0, H) is skipped and sets *error_flag to 2 (device-visible).
-// The scratch size depends on the kernel instance's occupancy, hence the error return.
-cudaError_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors, size_t* bytes);
-cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* scratch, int* error_flag,
+// sparse_ffn.cu: M <= 16. PlanSparseFfn picks the fused kernel instance (and raises its
+// shared-memory limit), sizes the grid from that instance's occupancy and lays out the
+// scratch (partial sums; THRESHOLD also the gate, the masked activations and the compacted
+// active list), once per call; LaunchSparseFfn runs the plan on plan.scratch_bytes of scratch.
+// An index outside [0, H) is skipped and sets *error_flag to 2 (device-visible).
+struct SparseFfnPlan {
+  const void* kernel = nullptr;  // the FusedKernel instance
+  size_t smem = 0;               // its dynamic shared memory (the x tile)
+  int ks = 0, k_tile = 0;        // x tile stride and width, in floats
+  int blocks = 1, compact_blocks = 0;
+  size_t off_partial = 0, off_gate = 0, off_act = 0, off_list = 0, off_counts = 0, scratch_bytes = 0;
+};
+cudaError_t PlanSparseFfn(const SparseFfnArgs& a, int multiprocessors, SparseFfnPlan* plan);
+cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, const SparseFfnPlan& plan, void* scratch, int* error_flag,
                             cudaStream_t stream);
 
 // sample.cu: one block per row, no scratch; the ids match the CPU backend's exactly.

@@ -12,7 +12,7 @@
 //    down projection is stored transposed); each thread owns 4-8 output columns for all M
 //    rows and adds h·wd in registers. The block writes its partial y to scratch.
 //  - SumPartialsKernel adds the partials in block order: deterministic, unlike atomics into
-//    y. Partials cost 2·blocks·M·D·4 bytes (mostly L2 hits); see MakePlan for the block
+//    y. Partials cost 2·blocks·M·D·4 bytes (mostly L2 hits); see LayOut for the block
 //    count. One block (tiny FFNs) writes y directly.
 //  - THRESHOLD (CATS): the gate GEMV over all H rows reuses gemv.cu; ThresholdSelectKernel
 //    applies act + |.| >= threshold per row, keeps the masked act(g) and compacts the
@@ -91,7 +91,7 @@ struct FusedConfig {
   static constexpr int kNeurons = (MB >= 8 ? 2 : 1) * (kGate ? 1 : 2);
   static constexpr int kRows = kNeurons * kRowsPerNeuron;
   static constexpr int kUnroll = kRows >= 4 ? 2 : 4;
-  // M >= 8 runs one block per SM (MakePlan), so those instances may use up to 255
+  // M >= 8 runs one block per SM (TargetBlocksPerSm), so those instances may use up to 255
   // registers instead of spilling at 128.
   static constexpr int kMinBlocks = MB >= 8 ? 1 : 2;
 };
@@ -375,18 +375,12 @@ ThresholdSelectKernel(const float* __restrict__ g, int m, int h, int act, float 
 
 // ------------------------------------------------------------------ plan and launch
 
-struct Plan {
-  int blocks = 1, compact_blocks = 0;
-  size_t off_partial = 0, off_gate = 0, off_act = 0, off_list = 0, off_counts = 0, bytes = 0;
-};
-
 size_t AlignUp(size_t v) { return (v + 255) / 256 * 256; }
 
-// blocks_per_sm comes from the occupancy API for the kernel instance that will run (see
-// ResolveFused): a guess could make the grid two waves, e.g. the element path runs the
-// MB = 16 instance, whose __launch_bounds__(256, 1) allows one block per SM.
-Plan MakePlan(const SparseFfnArgs& a, int multiprocessors, int blocks_per_sm) {
-  Plan p;
+// The grid and the scratch layout. blocks_per_sm comes from the occupancy API for the kernel
+// instance that will run (see ResolveFused): a guess could make the grid two waves, e.g. the
+// element path runs the MB = 16 instance, whose __launch_bounds__(256, 1) allows one block per SM.
+void LayOut(const SparseFfnArgs& a, int multiprocessors, int blocks_per_sm, SparseFfnPlan& p) {
   const int64_t max_items = (a.selection == CAPRESE_SPARSE_INDICES ? a.k : a.h) + a.r;
   // Streaming needs every SM busy (one SM alone pulls a small fraction of HBM bandwidth),
   // so the grid fills the GPU whenever there are >= kMinItemsPerBlock items per block, even
@@ -414,8 +408,7 @@ Plan MakePlan(const SparseFfnArgs& a, int multiprocessors, int blocks_per_sm) {
     p.off_counts = off;
     off = AlignUp(off + static_cast<size_t>(p.compact_blocks) * sizeof(int32_t));
   }
-  p.bytes = off;
-  return p;
+  p.scratch_bytes = off;
 }
 
 // Shared memory for the x tile. Small tiles cost a barrier pair and a pipeline drain every
@@ -466,48 +459,42 @@ cudaError_t AllowSmem(void (*kernel)(FusedParams), std::atomic<int>* allowed, si
   return cudaSuccess;
 }
 
-// The fused kernel instance a call runs, with its x tile and how many of its blocks fit on
-// one SM. Scratch sizing and the launch both resolve it, so they agree on the plan.
-struct FusedLaunch {
-  void (*kernel)(FusedParams) = nullptr;
-  size_t smem = 0;
-  int ks = 0, k_tile = 0, blocks_per_sm = 0;
-};
-
+// The fused kernel instance a call runs and its x tile (into *plan), and how many of its
+// blocks to put on one SM.
 template <typename T, int MB, bool kGate>
-cudaError_t ResolveFusedFor(int m, int d, bool vec, FusedLaunch* out) {
+cudaError_t ResolveFusedFor(int m, int d, bool vec, SparseFfnPlan* plan, int* blocks_per_sm) {
   constexpr int kElems = Pack16<T>::kElems;
   // Odd D or unaligned views take the element path: correctness over speed, one instance.
-  FusedLaunch f;
-  f.kernel = vec ? FusedKernel<T, MB, kGate, true> : FusedKernel<T, kMaxRows, kGate, false>;
+  void (*kernel)(FusedParams) = vec ? FusedKernel<T, MB, kGate, true> : FusedKernel<T, kMaxRows, kGate, false>;
   std::atomic<int>* allowed = vec ? AllowedSmemTable<T, MB, kGate, true>() : AllowedSmemTable<T, kMaxRows, kGate, false>();
   const int quantum = vec ? kElems : 1;
   const int static_bytes = vec ? StaticSmemBytes<MB>() : StaticSmemBytes<kMaxRows>();
   const int budget = XTileBudgetBytes(m, static_bytes) / (m * static_cast<int>(sizeof(float)));  // floats per row
   const int padded = (d + quantum - 1) / quantum * quantum;
-  f.ks = padded <= budget ? padded : budget / quantum * quantum;
-  f.k_tile = padded <= budget ? d : f.ks;
-  f.smem = static_cast<size_t>(m) * f.ks * sizeof(float);
-  cudaError_t err = AllowSmem(f.kernel, allowed, f.smem);
+  plan->kernel = reinterpret_cast<const void*>(kernel);
+  plan->ks = padded <= budget ? padded : budget / quantum * quantum;
+  plan->k_tile = padded <= budget ? d : plan->ks;
+  plan->smem = static_cast<size_t>(m) * plan->ks * sizeof(float);
+  cudaError_t err = AllowSmem(kernel, allowed, plan->smem);
   if (err != cudaSuccess) return err;
   // After AllowSmem: the occupancy API counts a request over the kernel's limit as 0 blocks.
-  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&f.blocks_per_sm, f.kernel, kThreads, f.smem);
+  int fit = 0;
+  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kThreads, plan->smem);
   if (err != cudaSuccess) return err;
-  if (f.blocks_per_sm < 1) return kShapeNotSupported;  // cannot be resident at all: a shape we do not serve
+  if (fit < 1) return kShapeNotSupported;  // cannot be resident at all: a shape we do not serve
   // Aim for the blocks per SM the x tile was sized for (more would only add partial sums),
   // fewer where the instance's registers or shared memory do not allow them.
-  f.blocks_per_sm = std::min(f.blocks_per_sm, TargetBlocksPerSm(m));
-  *out = f;
+  *blocks_per_sm = std::min(fit, TargetBlocksPerSm(m));
   return cudaSuccess;
 }
 
 template <typename T, bool kGate>
-cudaError_t ResolveForRows(int m, int d, bool vec, FusedLaunch* out) {
-  if (m <= 1) return ResolveFusedFor<T, 1, kGate>(m, d, vec, out);
-  if (m <= 2) return ResolveFusedFor<T, 2, kGate>(m, d, vec, out);
-  if (m <= 4) return ResolveFusedFor<T, 4, kGate>(m, d, vec, out);
-  if (m <= 8) return ResolveFusedFor<T, 8, kGate>(m, d, vec, out);
-  return ResolveFusedFor<T, 16, kGate>(m, d, vec, out);
+cudaError_t ResolveForRows(int m, int d, bool vec, SparseFfnPlan* plan, int* blocks_per_sm) {
+  if (m <= 1) return ResolveFusedFor<T, 1, kGate>(m, d, vec, plan, blocks_per_sm);
+  if (m <= 2) return ResolveFusedFor<T, 2, kGate>(m, d, vec, plan, blocks_per_sm);
+  if (m <= 4) return ResolveFusedFor<T, 4, kGate>(m, d, vec, plan, blocks_per_sm);
+  if (m <= 8) return ResolveFusedFor<T, 8, kGate>(m, d, vec, plan, blocks_per_sm);
+  return ResolveFusedFor<T, 16, kGate>(m, d, vec, plan, blocks_per_sm);
 }
 
 template <typename T>
@@ -519,28 +506,40 @@ bool UsesVectorPath(const SparseFfnArgs& a) {
 }
 
 template <typename T>
-cudaError_t ResolveTyped(const SparseFfnArgs& a, FusedLaunch* out) {
+cudaError_t ResolveTyped(const SparseFfnArgs& a, SparseFfnPlan* plan, int* blocks_per_sm) {
   const bool vec = UsesVectorPath<T>(a);
   const int m = static_cast<int>(a.m), d = static_cast<int>(a.d);
-  return a.selection == CAPRESE_SPARSE_THRESHOLD ? ResolveForRows<T, false>(m, d, vec, out)
-                                                 : ResolveForRows<T, true>(m, d, vec, out);
+  return a.selection == CAPRESE_SPARSE_THRESHOLD ? ResolveForRows<T, false>(m, d, vec, plan, blocks_per_sm)
+                                                 : ResolveForRows<T, true>(m, d, vec, plan, blocks_per_sm);
 }
 
-cudaError_t ResolveFused(const SparseFfnArgs& a, FusedLaunch* out) {
+cudaError_t ResolveFused(const SparseFfnArgs& a, SparseFfnPlan* plan, int* blocks_per_sm) {
   if (a.m < 1 || a.m > kMaxRows || a.h + a.r > INT32_MAX / 2 || a.d > INT32_MAX / 2 || a.k > INT32_MAX / 2)
     return kShapeNotSupported;
   if (a.selection == CAPRESE_SPARSE_THRESHOLD && (a.h + kCompactThreads - 1) / kCompactThreads > kMaxCompactBlocks)
     return kShapeNotSupported;
   switch (a.w_dtype) {
-    case CAPRESE_DTYPE_F32: return ResolveTyped<float>(a, out);
-    case CAPRESE_DTYPE_F16: return ResolveTyped<__half>(a, out);
-    case CAPRESE_DTYPE_BF16: return ResolveTyped<__nv_bfloat16>(a, out);
+    case CAPRESE_DTYPE_F32: return ResolveTyped<float>(a, plan, blocks_per_sm);
+    case CAPRESE_DTYPE_F16: return ResolveTyped<__half>(a, plan, blocks_per_sm);
+    case CAPRESE_DTYPE_BF16: return ResolveTyped<__nv_bfloat16>(a, plan, blocks_per_sm);
     default: return kShapeNotSupported;
   }
 }
 
-cudaError_t LaunchPlanned(const SparseFfnArgs& a, const FusedLaunch& fused, const Plan& plan, char* scratch,
-                          int* error_flag, cudaStream_t stream) {
+}  // namespace
+
+cudaError_t PlanSparseFfn(const SparseFfnArgs& a, int multiprocessors, SparseFfnPlan* plan) {
+  *plan = SparseFfnPlan{};
+  int blocks_per_sm = 0;
+  const cudaError_t err = ResolveFused(a, plan, &blocks_per_sm);
+  if (err != cudaSuccess) return err;
+  LayOut(a, multiprocessors, blocks_per_sm, *plan);
+  return cudaSuccess;
+}
+
+cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, const SparseFfnPlan& plan, void* scratch_base, int* error_flag,
+                            cudaStream_t stream) {
+  char* scratch = static_cast<char*>(scratch_base);
   FusedParams fp{};
   fp.x = a.x;
   fp.wg = a.w_gate;
@@ -558,8 +557,8 @@ cudaError_t LaunchPlanned(const SparseFfnArgs& a, const FusedLaunch& fused, cons
   fp.selection = a.selection;
   fp.act = a.act;
   fp.out = plan.blocks > 1 ? reinterpret_cast<float*>(scratch + plan.off_partial) : a.y;
-  fp.ks = fused.ks;
-  fp.k_tile = fused.k_tile;
+  fp.ks = plan.ks;
+  fp.k_tile = plan.k_tile;
 
   cudaError_t err;
   if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
@@ -577,30 +576,12 @@ cudaError_t LaunchPlanned(const SparseFfnArgs& a, const FusedLaunch& fused, cons
     fp.gate_act = gate_act;
     fp.compact_blocks = plan.compact_blocks;
   }
-  CAPRESE_LAUNCH(fused.kernel, plan.blocks, kThreads, fused.smem, stream, fp);
+  const auto kernel = reinterpret_cast<void (*)(FusedParams)>(plan.kernel);
+  CAPRESE_LAUNCH(kernel, plan.blocks, kThreads, plan.smem, stream, fp);
   if ((err = cudaGetLastError()) != cudaSuccess || plan.blocks == 1) return err;
   const int64_t n = a.m * a.d;
   CAPRESE_LAUNCH(SumPartialsKernel, CeilDiv(n, 256), 256, 0, stream, fp.out, plan.blocks, n, a.y);
   return cudaGetLastError();
-}
-
-}  // namespace
-
-cudaError_t SparseFfnScratchBytes(const SparseFfnArgs& a, int multiprocessors, size_t* bytes) {
-  FusedLaunch fused;
-  const cudaError_t err = ResolveFused(a, &fused);
-  if (err != cudaSuccess) return err;
-  *bytes = MakePlan(a, multiprocessors, fused.blocks_per_sm).bytes;
-  return cudaSuccess;
-}
-
-cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, int multiprocessors, void* scratch, int* error_flag,
-                            cudaStream_t stream) {
-  FusedLaunch fused;
-  const cudaError_t err = ResolveFused(a, &fused);
-  if (err != cudaSuccess) return err;
-  const Plan plan = MakePlan(a, multiprocessors, fused.blocks_per_sm);
-  return LaunchPlanned(a, fused, plan, static_cast<char*>(scratch), error_flag, stream);
 }
 
 }  // namespace cuda
