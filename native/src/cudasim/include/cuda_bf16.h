@@ -3,23 +3,19 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "cudasim/config.h"
+#include "cudasim/types.h"
 
 struct __nv_bfloat16 {
   unsigned short __x;
 };
 
 inline float __bfloat162float(__nv_bfloat16 b) {
-  const uint32_t bits = static_cast<uint32_t>(b.__x) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return cudasim::BitCast<float>(static_cast<uint32_t>(b.__x) << 16);
 }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
+  const uint32_t x = cudasim::BitCast<uint32_t>(f);
   __nv_bfloat16 b;
   if ((x & 0x7fffffffu) > 0x7f800000u) {
     b.__x = static_cast<uint16_t>((x >> 16) | 0x40u);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "cudasim/config.h"
 #include "cudasim/types.h"
@@ -26,18 +25,13 @@ inline float __half2float(__half h) {
   } else if (man == 0) {
     bits = sign;
   } else {  // subnormal: value = man * 2^-24, exact in f32
-    float f = static_cast<float>(man) * 5.9604644775390625e-8f;
-    std::memcpy(&bits, &f, 4);
-    bits |= sign;
+    bits = cudasim::BitCast<uint32_t>(static_cast<float>(man) * 5.9604644775390625e-8f) | sign;
   }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
+  return cudasim::BitCast<float>(bits);
 }
 
 inline __half __float2half_rn(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
+  const uint32_t x = cudasim::BitCast<uint32_t>(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t ax = x & 0x7fffffffu;
   __half h;
@@ -50,9 +44,7 @@ inline __half __float2half_rn(float f) {
     return h;
   }
   if (ax < 0x38800000u) {  // below 2^-14: subnormal half (or zero), round to nearest even in units of 2^-24
-    float a;
-    std::memcpy(&a, &ax, 4);
-    const float scaled = a * 16777216.0f;  // exact: a power of two
+    const float scaled = cudasim::BitCast<float>(ax) * 16777216.0f;  // exact: a power of two
     // nearbyint under the default rounding mode (ties to even)
     const float r = __builtin_nearbyintf(scaled);
     h.__x = static_cast<uint16_t>(sign | static_cast<uint16_t>(r));

@@ -105,26 +105,10 @@ __forceinline__ int __popcll(unsigned long long v) { return __builtin_popcountll
 __forceinline__ int __ffs(int v) { return __builtin_ffs(v); }
 __forceinline__ int __ffsll(long long v) { return __builtin_ffsll(v); }
 __forceinline__ int __clz(int v) { return v == 0 ? 32 : __builtin_clz(static_cast<unsigned>(v)); }
-__forceinline__ float __uint_as_float(unsigned v) {
-  float f;
-  std::memcpy(&f, &v, 4);
-  return f;
-}
-__forceinline__ unsigned __float_as_uint(float f) {
-  unsigned v;
-  std::memcpy(&v, &f, 4);
-  return v;
-}
-__forceinline__ float __int_as_float(int v) {
-  float f;
-  std::memcpy(&f, &v, 4);
-  return f;
-}
-__forceinline__ int __float_as_int(float f) {
-  int v;
-  std::memcpy(&v, &f, 4);
-  return v;
-}
+__forceinline__ float __uint_as_float(unsigned v) { return ::cudasim::BitCast<float>(v); }
+__forceinline__ unsigned __float_as_uint(float f) { return ::cudasim::BitCast<unsigned>(f); }
+__forceinline__ float __int_as_float(int v) { return ::cudasim::BitCast<float>(v); }
+__forceinline__ int __float_as_int(float f) { return ::cudasim::BitCast<int>(f); }
 template <typename T>
 __forceinline__ T __ldg(const T* p) {
   return *p;

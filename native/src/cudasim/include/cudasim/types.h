@@ -1,8 +1,26 @@
 // Vector and launch-geometry types of the CUDA runtime, laid out as on the device (the
-// 16-byte types are 16-byte aligned, so a misaligned vector load traps here as it does there).
+// 16-byte types are 16-byte aligned, so a misaligned vector load traps here as it does there),
+// and the bit cast the device headers share.
 #pragma once
 
+#include <cstring>
+#include <type_traits>
+
 #include "cudasim/config.h"
+
+namespace cudasim {
+// The bits of `from` as a `To` of the same size (C++20's std::bit_cast, for C++17): the one
+// helper the device headers reinterpret floats and integers with.
+template <typename To, typename From>
+inline To BitCast(const From& from) {
+  static_assert(sizeof(To) == sizeof(From), "BitCast needs equal sizes");
+  static_assert(std::is_trivially_copyable<To>::value && std::is_trivially_copyable<From>::value,
+                "BitCast needs trivially copyable types");
+  To to;
+  std::memcpy(&to, &from, sizeof(To));
+  return to;
+}
+}  // namespace cudasim
 
 struct uint3 {
   unsigned x, y, z;
