@@ -3,7 +3,8 @@ namespace Caprese.Models.Generation;
 /// <summary>
 /// How to generate. Temperature 0 means greedy (argmax) decoding; TopK 0 and TopP 1 disable those filters.
 /// Generation also ends when the generated text contains one of <see cref="StopStrings"/>; the stop string
-/// and anything after it are not emitted.
+/// and anything after it are not emitted. <see cref="Decoding"/> chooses how tokens are produced (one per forward pass by
+/// default; speculative, Sirius or judge decoding with the generator's policy as the draft).
 /// </summary>
 public sealed record GenerationOptions(
     int MaxTokens = 256,
@@ -13,6 +14,9 @@ public sealed record GenerationOptions(
     int? Seed = null,
     IReadOnlyList<string>? StopStrings = null)
 {
+    /// <summary>How tokens are produced; null = <see cref="Decoding.PlainDecoding"/> (one token per forward pass).</summary>
+    public Decoding.IDecodingMethod? Decoding { get; init; }
+
     public void Validate()
     {
         if (MaxTokens < 0)

@@ -7,7 +7,10 @@ public sealed record GenerationResult(
     IReadOnlyList<int> GeneratedTokens,
     GenerationStats Stats);
 
-/// <summary>Timing of one generation. Decode speed counts the forward passes after prefill.</summary>
+/// <summary>
+/// Timing of one generation. <see cref="DecodeSteps"/> counts the forward passes after the prefill (draft steps and
+/// dense passes); <see cref="Decoding"/> has the decoding method's counters (tokens per dense pass and so on).
+/// </summary>
 public sealed record GenerationStats(
     int PromptTokenCount,
     int GeneratedTokenCount,
@@ -16,7 +19,13 @@ public sealed record GenerationStats(
     int DecodeSteps,
     StopReason StopReason)
 {
-    public double DecodeTokensPerSecond => DecodeMilliseconds > 0 ? DecodeSteps * 1000.0 / DecodeMilliseconds : 0;
+    /// <summary>The decoding method's counters; its Tokens are the tokens chosen after the prefill.</summary>
+    public Decoding.DecodingStats Decoding { get; init; }
+
+    /// <summary>Tokens chosen after the prefill per second of decoding (one per step for plain decoding).</summary>
+    public double DecodeTokensPerSecond => DecodeMilliseconds > 0 ? DecodeTokens * 1000.0 / DecodeMilliseconds : 0;
+
+    private long DecodeTokens => Decoding.Tokens > 0 ? Decoding.Tokens : DecodeSteps;
 }
 
 public enum StopReason

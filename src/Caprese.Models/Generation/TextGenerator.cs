@@ -1,35 +1,43 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
-using Caprese.Interop;
-using Caprese.Models.Transformer;
+using Caprese.Models.Decoding;
+using Caprese.Models.Sessions;
 using Caprese.Models.Tokenization;
+using Caprese.Models.Transformer;
 
 namespace Caprese.Models.Generation;
 
 /// <summary>
-/// Prompt in, text out: tokenizes (with BOS), prefills the prompt in one batched pass, then
-/// decodes token by token until EOS, a stop string, the token budget or the context end. One generation at
-/// a time per model, since the model has a single KV cache: a second one started while another runs (on
-/// any thread, or two streams consumed in turn) throws <see cref="InvalidOperationException"/>.
-/// Every next token is chosen on the backend, so only its id reaches the host: the argmax at temperature 0,
-/// otherwise caprese_sample seeded from <see cref="GenerationOptions.Seed"/> (a random seed when null) with
-/// the draw's step (0 for the token after the prompt) as counter, so a seeded generation is reproducible and
-/// identical on every backend.
+/// Prompt in, text out: tokenizes (with BOS), prefills the prompt in one batched pass, then decodes until EOS, a stop
+/// string, the token budget or the context end, with the <see cref="GenerationOptions.Decoding"/> method. Every
+/// generation runs on a <see cref="DecodeSession"/> of its own (an idle one is reused), so generations may run at the
+/// same time on several threads or as several open streams; the model runs their forward passes one at a time.
+/// With plain decoding every next token is chosen on the backend, so only its id reaches the host: the argmax at
+/// temperature 0, otherwise caprese_sample seeded from <see cref="GenerationOptions.Seed"/> (a random seed when null)
+/// with the draw's step as counter, so a seeded generation is reproducible and identical on every backend.
 /// </summary>
 public sealed class TextGenerator
 {
     private readonly TransformerModel _model;
     private readonly ITokenizer _tokenizer;
+    private readonly FfnPolicy? _policy;
+    private DecodeSession? _idle;
 
-    public TextGenerator(TransformerModel model, ITokenizer tokenizer)
+    /// <param name="model">The model.</param>
+    /// <param name="tokenizer">Its tokenizer.</param>
+    /// <param name="policy">How decode passes run the FFN (the draft's policy for speculative methods); null = the
+    /// model's built-in policy (<see cref="TransformerModel.SetSparsity"/>) at the time each generation starts.</param>
+    public TextGenerator(TransformerModel model, ITokenizer tokenizer, FfnPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (tokenizer.VocabSize > model.Config.Vocab)
             throw new ArgumentException($"tokenizer has {tokenizer.VocabSize} tokens, the model only {model.Config.Vocab}", nameof(tokenizer));
+        policy?.Validate(model.Config);
         _model = model;
         _tokenizer = tokenizer;
+        _policy = policy;
     }
 
     /// <summary>Statistics of the last generation that ran to its end (streaming or one-shot).</summary>
@@ -65,67 +73,96 @@ public sealed class TextGenerator
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var sampling = options.Temperature == 0f
-            ? (SamplingParams?)null
-            : new SamplingParams(options.Temperature, options.TopK, options.TopP, SeedOf(options), Offset: 0);
+        var choice = new TokenChoice(options.Temperature, options.TopK, options.TopP, options.Temperature == 0f ? 0 : SeedOf(options));
         int[] promptIds = _tokenizer.Encode(prompt, addBos: true);
         int maxSeq = _model.Config.MaxSeqLen;
         if (promptIds.Length >= maxSeq)
             throw new ArgumentException($"the prompt has {promptIds.Length} tokens; the model's context holds {maxSeq}", nameof(prompt));
         run.PromptTokens = promptIds;
         ct.ThrowIfCancellationRequested();
-        using var claim = _model.ClaimSequence();  // held until the stream ends or is disposed
-
-        var clock = Stopwatch.StartNew();
-        int next = sampling is { } first ? _model.PrefillSample(promptIds, 0, first) : _model.PrefillArgmax(promptIds, 0);
-        double prefillMs = clock.Elapsed.TotalMilliseconds;
-
-        var decoder = _tokenizer.CreateDecoder(previousToken: promptIds[^1]);
-        var stops = new StopStringFilter(options.StopStrings ?? []);
-        int pos = promptIds.Length;
-        double decodeMs = 0;
-        int steps = 0;
-        StopReason reason = StopReason.MaxTokens;
-        while (run.Generated.Count < options.MaxTokens)
+        var method = options.Decoding ?? PlainDecoding.Instance;
+        var session = RentSession(_policy ?? _model.Policy);
+        try
         {
-            if (_tokenizer.EosIds.Contains(next))
+            var clock = Stopwatch.StartNew();
+            var decoding = method.Start(session, promptIds, choice);
+            double prefillMs = clock.Elapsed.TotalMilliseconds;
+
+            var decoder = _tokenizer.CreateDecoder(previousToken: promptIds[^1]);
+            var stops = new StopStringFilter(options.StopStrings ?? []);
+            var chosen = new List<int> { decoding.Pending };
+            int nextChosen = 0;
+            double decodeMs = 0;
+            StopReason reason = StopReason.MaxTokens;
+            while (run.Generated.Count < options.MaxTokens)
             {
-                reason = StopReason.EndOfSequence;
-                break;
+                if (nextChosen == chosen.Count)
+                {
+                    // Everything chosen so far was emitted: the method feeds its pending token and chooses more.
+                    if (session.Length >= maxSeq)
+                    {
+                        reason = StopReason.ContextFull;
+                        break;
+                    }
+                    ct.ThrowIfCancellationRequested();
+                    chosen.Clear();
+                    nextChosen = 0;
+                    clock.Restart();
+                    decoding.Advance(chosen, options.MaxTokens - run.Generated.Count);
+                    decodeMs += clock.Elapsed.TotalMilliseconds;
+                }
+                int next = chosen[nextChosen++];
+                if (_tokenizer.EosIds.Contains(next))
+                {
+                    reason = StopReason.EndOfSequence;
+                    break;
+                }
+                run.Generated.Add(next);
+                yield return stops.Push(decoder.Append(next));
+                if (stops.Stopped)
+                {
+                    reason = StopReason.StopString;
+                    break;
+                }
             }
-            run.Generated.Add(next);
-            yield return stops.Push(decoder.Append(next));
-            if (stops.Stopped)
+            if (!stops.Stopped)
             {
-                reason = StopReason.StopString;
-                break;
+                string tail = stops.Push(decoder.Flush());
+                if (stops.Stopped)
+                    reason = StopReason.StopString;
+                yield return tail + stops.Flush();
             }
-            if (run.Generated.Count == options.MaxTokens)
-                break; // the budget is spent: no need to compute a token nobody reads
-            if (pos >= maxSeq)
-            {
-                reason = StopReason.ContextFull;
-                break;
-            }
-            ct.ThrowIfCancellationRequested();
-            int token = next;
-            int at = pos;
-            clock.Restart();
-            next = sampling is { } s
-                ? _model.DecodeStepSample(token, at, s with { Offset = (ulong)(steps + 1) })
-                : _model.DecodeStepArgmax(token, at);
-            decodeMs += clock.Elapsed.TotalMilliseconds;
-            steps++;
-            pos++;
+            var counters = decoding.Stats;
+            run.Stats = new GenerationStats(promptIds.Length, run.Generated.Count, prefillMs, decodeMs,
+                checked((int)(counters.DraftSteps + counters.DensePasses)), reason) { Decoding = counters };
         }
-        if (!stops.Stopped)
+        finally
         {
-            string tail = stops.Push(decoder.Flush());
-            if (stops.Stopped)
-                reason = StopReason.StopString;
-            yield return tail + stops.Flush();
+            ReturnSession(session);
         }
-        run.Stats = new GenerationStats(promptIds.Length, run.Generated.Count, prefillMs, decodeMs, steps, reason);
+    }
+
+    // A generation's session: the idle one when free (its caches are simply overwritten), else a new one.
+    private DecodeSession RentSession(FfnPolicy policy)
+    {
+        var session = Interlocked.Exchange(ref _idle, null) ?? _model.CreateSession(policy);
+        try
+        {
+            if (!Equals(session.Policy, policy))
+                session.SetPolicy(policy);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+        return session;
+    }
+
+    private void ReturnSession(DecodeSession session)
+    {
+        if (Interlocked.CompareExchange(ref _idle, session, null) != null)
+            session.Dispose();
     }
 
     /// <summary>The generator seed of a run: <see cref="GenerationOptions.Seed"/> (as an unsigned 32-bit value), or a random one.</summary>

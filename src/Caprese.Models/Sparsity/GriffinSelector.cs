@@ -46,6 +46,18 @@ public sealed class GriffinSelector
         }
     }
 
+    /// <summary>A copy of the accumulated squared scores (a session snapshot).</summary>
+    internal double[] CaptureScores() => (double[])_squaredScores.Clone();
+
+    /// <summary>Puts back scores from <see cref="CaptureScores"/> together with the row count they cover.</summary>
+    internal void RestoreScores(double[] squaredScores, int rowCount)
+    {
+        if (squaredScores.Length != _squaredScores.Length)
+            throw new ArgumentException($"{squaredScores.Length} scores for {Hidden} neurons", nameof(squaredScores));
+        squaredScores.CopyTo(_squaredScores, 0);
+        RowCount = rowCount;
+    }
+
     /// <summary>s_j for every neuron.</summary>
     public double[] Scores() => [.. _squaredScores.Select(Math.Sqrt)];
 

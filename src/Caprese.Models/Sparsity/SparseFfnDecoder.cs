@@ -5,13 +5,13 @@ using Caprese.Models.Transformer;
 namespace Caprese.Models.Sparsity;
 
 /// <summary>
-/// What <see cref="TransformerModel"/> consults for contextual sparsity: which layers decode sparsely,
+/// GRIFFIN's and CATS's per-session state (<see cref="IFfnPolicyState"/>), what a <see cref="Sessions.DecodeSession"/> consults for contextual sparsity: which layers decode sparsely,
 /// the hooks that copy prefill FFN rows to the host for the statistics, and the sparse FFN call itself.
 /// A prefill at position 0 starts a new prompt (statistics reset); later prefills (chunks) add to it;
 /// the selection is (re)made at the end of every prefill. With <see cref="SparsityOptions.Calibration"/> (CATS) the
 /// thresholds are fixed: prefills are not observed and decode runs sparse from the first step.
 /// </summary>
-public sealed class SparseFfnDecoder : IDisposable
+public sealed class SparseFfnDecoder : IFfnPolicyState
 {
     private readonly SparseFfnLayer?[] _layers;
     private readonly DeviceAdapter?[] _adapters;
@@ -22,8 +22,9 @@ public sealed class SparseFfnDecoder : IDisposable
     private float[] _hostRows = [];
     private int _decodeSteps;
 
-    internal SparseFfnDecoder(CapreseContext context, ModelWeights weights, SparsityOptions options)
+    internal SparseFfnDecoder(CapreseContext context, TransformerModel model, SparsityOptions options)
     {
+        var weights = model.Weights;
         var config = weights.Config;
         options.Validate(config.Layers);
         if (options.Method is SparsityMethod.None or SparsityMethod.Teal)
@@ -40,7 +41,7 @@ public sealed class SparseFfnDecoder : IDisposable
         try
         {
             for (int l = first; l < end; l++)
-                _layers[l] = new SparseFfnLayer(context, weights.Layers[l], config, options, options.Calibration?.Threshold(l));
+                _layers[l] = new SparseFfnLayer(context, weights.Layers[l], model.TransposedDown(l), config, options, options.Calibration?.Threshold(l));
         }
         catch
         {
@@ -77,13 +78,59 @@ public sealed class SparseFfnDecoder : IDisposable
             layer?.Select();
     }
 
-    /// <summary>Starts a decode step; true when it must run densely and feed GRIFFIN's re-selection (every ρ-th step).</summary>
-    internal bool BeginDecodeStep()
+    /// <summary>
+    /// Starts a decode chunk; true when it must run densely and feed GRIFFIN's re-selection, i.e. when one of its rows
+    /// is an ρ-th decode token (a chunk of several rows is one step of each of them).
+    /// </summary>
+    internal bool BeginDecodeStep(int rows = 1)
     {
-        _decodeSteps++;
+        int before = _decodeSteps;
+        _decodeSteps += rows;
         int rho = Options.GriffinReselectEvery;
-        return Options.Method == SparsityMethod.Griffin && rho > 0 && _decodeSteps % rho == 0;
+        return Options.Method == SparsityMethod.Griffin && rho > 0 && _decodeSteps / rho > before / rho;
     }
+
+    void IFfnPolicyState.BeginPrompt() => BeginPrompt();
+    bool IFfnPolicyState.ObservesPrefill => ObservesPrefill;
+    bool IFfnPolicyState.BeginDecode(int rows) => BeginDecodeStep(rows);
+    bool IFfnPolicyState.ObservesPreActivation => NeedsPreActivation;
+    void IFfnPolicyState.ObserveFfn(int layer, DeviceBuffer activations, int rows) => Observe(layer, activations, rows, NeedsPreActivation);
+    bool IFfnPolicyState.TryRunFfn(int layer, TensorDesc x, TensorDesc y) => TryDecode(layer, x, y);
+    void IFfnPolicyState.OnLinearInput(int layer, TealSite site, DeviceBuffer input, int rows, bool decode) { }
+
+    void IFfnPolicyState.EndPass(bool prefill, bool observed)
+    {
+        if (observed)
+            SelectFromStatistics();
+    }
+
+    bool IFfnPolicyState.ChangesDuringDecode => Options.Method == SparsityMethod.Griffin && Options.GriffinReselectEvery > 0;
+
+    object? IFfnPolicyState.CaptureState()
+    {
+        if (!((IFfnPolicyState)this).ChangesDuringDecode)
+            return _decodeSteps;
+        return new GriffinState(_decodeSteps, [.. _layers.Select(l => l?.CaptureScores())], [.. _layers.Select(l => l?.Griffin?.RowCount ?? 0)]);
+    }
+
+    void IFfnPolicyState.RestoreState(object? state)
+    {
+        switch (state)
+        {
+            case int steps:
+                _decodeSteps = steps;
+                break;
+            case GriffinState g:
+                _decodeSteps = g.DecodeSteps;
+                for (int l = 0; l < _layers.Length; l++)
+                    _layers[l]?.RestoreScores(g.Scores[l], g.Rows[l]);
+                break;
+            default:
+                throw new ArgumentException("not a state of this policy", nameof(state));
+        }
+    }
+
+    private sealed record GriffinState(int DecodeSteps, double[]?[] Scores, int[] Rows);
 
     /// <summary>Copies the first <paramref name="rows"/> rows of <paramref name="buffer"/> ([rows, H] f32) into the layer's statistics.</summary>
     internal void Observe(int layer, DeviceBuffer buffer, int rows, bool preActivation)

@@ -20,7 +20,8 @@ internal sealed class SparseFfnLayer : IDisposable
     private DeviceBuffer? _gateC, _upC, _downC;
     private float _threshold;
 
-    public SparseFfnLayer(CapreseContext context, LayerWeights weights, ModelConfig config, SparsityOptions options, float? fixedThreshold = null)
+    // downT: the layer's transposed down projection, shared by every session of the model (not owned).
+    public SparseFfnLayer(CapreseContext context, LayerWeights weights, DeviceBuffer downT, ModelConfig config, SparsityOptions options, float? fixedThreshold = null)
     {
         if (fixedThreshold is not null && options.Method != SparsityMethod.Cats)
             throw new ArgumentException($"{options.Method} takes no fixed threshold", nameof(fixedThreshold));
@@ -31,7 +32,7 @@ internal sealed class SparseFfnLayer : IDisposable
         _kept = GriffinSelector.KeptCount(config.HiddenDim, options.Sparsity);
         _compact = options.GriffinPath == GriffinPath.Compact
             || (options.GriffinPath == GriffinPath.Auto && context.Backend.UsesDeviceMemory());
-        _downT = TransposedDownWeights.Create(context, weights.WDown);
+        _downT = downT;
         if (fixedThreshold is { } tau)
         {
             _threshold = tau;
@@ -69,6 +70,21 @@ internal sealed class SparseFfnLayer : IDisposable
         Cats?.Reset();
         Ready = false;
         SelectedNeurons = null;
+    }
+
+    /// <summary>GRIFFIN's scores so far (null for other methods), for a session snapshot.</summary>
+    public double[]? CaptureScores() => Griffin?.CaptureScores();
+
+    /// <summary>Puts back <see cref="CaptureScores"/> and remakes the selection from them.</summary>
+    public void RestoreScores(double[]? scores, int rowCount)
+    {
+        if (Griffin is null || scores is null)
+            return;
+        Griffin.RestoreScores(scores, rowCount);
+        if (rowCount > 0)
+            Select();
+        else
+            Reset();
     }
 
     /// <summary>Turns the statistics gathered so far into the decode-time selection.</summary>
@@ -141,7 +157,6 @@ internal sealed class SparseFfnLayer : IDisposable
 
     public void Dispose()
     {
-        _downT.Dispose();
         _indices?.Dispose();
         _gateC?.Dispose();
         _upC?.Dispose();

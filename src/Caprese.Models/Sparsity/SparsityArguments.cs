@@ -3,21 +3,16 @@ namespace Caprese.Models.Sparsity;
 /// <summary>Command-line spellings of <see cref="SparsityOptions"/> (<c>--sparsity-method</c>, <c>--sparsity</c>, <c>--sparse-layers</c>).</summary>
 public static class SparsityArguments
 {
-    public static readonly string[] Methods = ["none", "griffin", "cats", "teal"];
+    /// <summary>The accepted <c>--sparsity-method</c> names (<see cref="FfnMethods"/>).</summary>
+    public static readonly string[] Methods = [.. FfnMethods.Names];
     public static readonly string[] LayerChoices = ["all", "first-half"];
 
     /// <summary>The options for a model of <paramref name="layers"/> layers; <paramref name="sparseLayers"/> null = the method's default.</summary>
     /// <exception cref="ArgumentException">A value is not one of the accepted spellings or out of range; the message names the flag.</exception>
     public static SparsityOptions Parse(string method, double sparsity, string? sparseLayers, int layers)
     {
-        var m = method?.ToLowerInvariant() switch
-        {
-            "none" => SparsityMethod.None,
-            "griffin" => SparsityMethod.Griffin,
-            "cats" => SparsityMethod.Cats,
-            "teal" => SparsityMethod.Teal,
-            _ => throw new ArgumentException($"--sparsity-method must be one of {string.Join(", ", Methods)}, not '{method}'", nameof(method)),
-        };
+        var m = FfnMethods.ByName(method)?.Method
+            ?? throw new ArgumentException($"--sparsity-method must be one of {string.Join(", ", Methods)}, not '{method}'", nameof(method));
         if (!(sparsity >= 0 && sparsity < 1))
             throw new ArgumentException($"--sparsity must be in [0, 1), not {sparsity}", nameof(sparsity));
         return sparseLayers?.ToLowerInvariant() switch

@@ -11,7 +11,7 @@ namespace Caprese.Models.Sparsity;
 /// Thresholds come from the dense prefill (reset at position 0, accumulated over chunks), or are fixed by
 /// <see cref="SparsityOptions.Calibration"/> (then prefills are not observed and decode masks from the first step).
 /// </summary>
-public sealed class TealMasker
+public sealed class TealMasker : IFfnPolicyState
 {
     private readonly TealCalibrator?[,] _sites;
     private readonly float[,] _thresholds;
@@ -60,6 +60,32 @@ public sealed class TealMasker
             for (int s = 0; s < 4; s++)
                 if (_sites[l, s] is { RowCount: > 0 } c)
                     _thresholds[l, s] = c.Threshold(Options.Sparsity);
+    }
+
+    bool IFfnPolicyState.ObservesPrefill => Options.Calibration is null;
+    bool IFfnPolicyState.BeginDecode(int rows) => false;
+    bool IFfnPolicyState.IsSparse(int layer) => _sparse[layer];
+    bool IFfnPolicyState.ObservesPreActivation => false;
+    void IFfnPolicyState.ObserveFfn(int layer, DeviceBuffer activations, int rows) { }
+    bool IFfnPolicyState.TryRunFfn(int layer, TensorDesc x, TensorDesc y) => false;
+    bool IFfnPolicyState.ChangesDuringDecode => false;
+    object? IFfnPolicyState.CaptureState() => null;
+    void IFfnPolicyState.RestoreState(object? state) { }
+    void IDisposable.Dispose() { }
+    void IFfnPolicyState.BeginPrompt() => BeginPrompt();
+
+    void IFfnPolicyState.OnLinearInput(int layer, TealSite site, DeviceBuffer input, int rows, bool decode)
+    {
+        if (decode)
+            Mask(layer, site, input, rows);
+        else
+            Observe(layer, site, input, rows);
+    }
+
+    void IFfnPolicyState.EndPass(bool prefill, bool observed)
+    {
+        if (prefill)
+            EndPrefill();
     }
 
     /// <summary>Prefill: adds the first <paramref name="rows"/> rows of the site's input to its statistics.</summary>

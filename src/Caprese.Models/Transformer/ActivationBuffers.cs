@@ -8,9 +8,10 @@ internal sealed class ActivationBuffers : IDisposable
 {
     private readonly List<DeviceBuffer> _all = [];
 
-    public ActivationBuffers(CapreseContext context, ModelConfig c, int maxRows)
+    public ActivationBuffers(CapreseContext context, ModelConfig c, int maxRows, int logitRows)
     {
         MaxRows = maxRows;
+        LogitRows = logitRows;
         try
         {
             DeviceBuffer A(DType t, params long[] shape)
@@ -28,8 +29,8 @@ internal sealed class ActivationBuffers : IDisposable
             Projected = A(DType.F32, maxRows, c.Dim);
             Gate = A(DType.F32, maxRows, c.HiddenDim);
             Up = A(DType.F32, maxRows, c.HiddenDim);
-            Logits = A(DType.F32, 1, c.Vocab);
-            ArgmaxId = A(DType.I32, 1);
+            Logits = A(DType.F32, logitRows, c.Vocab);
+            ArgmaxId = A(DType.I32, logitRows);
         }
         catch
         {
@@ -39,6 +40,9 @@ internal sealed class ActivationBuffers : IDisposable
     }
 
     public int MaxRows { get; }
+
+    /// <summary>Rows classified at once (logits and argmax ids).</summary>
+    public int LogitRows { get; }
     public DeviceBuffer TokenIds { get; } = null!;
     public DeviceBuffer Residual { get; } = null!;
     public DeviceBuffer Normed { get; } = null!;
