@@ -3,6 +3,8 @@ using System.Globalization;
 using Caprese.Interop;
 using Caprese.Models;
 using Caprese.Models.Adapters;
+using Caprese.Models.Decoding;
+using Caprese.Models.Decoding.Judge;
 using Caprese.Models.Generation;
 using Caprese.Models.Loading;
 using Caprese.Models.Sparsity;
@@ -26,7 +28,7 @@ internal static class GenerateCommand
         var seed = new Option<int?>("--seed", "-s") { Description = "Random seed for sampling" };
         var stop = new Option<string[]>("--stop") { Description = "Stop when the text contains this string (not printed); repeatable", AllowMultipleArgumentsPerToken = false };
         var context = new Option<int>("--context") { Description = $"KV-cache positions (0 = the model's context, at most {ModelLoadOptions.DefaultMaxContext})", DefaultValueFactory = _ => 0 };
-        var sparsityMethod = new Option<string>("--sparsity-method") { Description = "Contextual sparsity for decode: none, griffin, cats or teal (teal masks inputs on the host: quality only, slower)", DefaultValueFactory = _ => "none" };
+        var sparsityMethod = new Option<string>("--sparsity-method", "--draft-sparsity-method") { Description = "Contextual sparsity for decode (the draft's, with --decode speculative/sirius/judge): none, griffin, cats or teal (teal masks inputs on the host: quality only, slower)", DefaultValueFactory = _ => "none" };
         sparsityMethod.AcceptOnlyFromAmong(SparsityArguments.Methods);
         var sparsity = new Option<double>("--sparsity") { Description = "Fraction of FFN neurons skipped, in [0, 1)", DefaultValueFactory = _ => 0.5 };
         var sparseLayers = new Option<string?>("--sparse-layers") { Description = "all or first-half (default: first-half for griffin, all for cats)" };
@@ -34,6 +36,17 @@ internal static class GenerateCommand
         var adapter = new Option<string?>("--adapter") { Description = "Caprese adapter file (from `caprese distill`); decode runs the sparsity it was trained for unless --sparsity-method says otherwise (which must then match)" };
         var adapterForm = new Option<string>("--adapter-form") { Description = "merged (extra neurons of the one fused sparse FFN) or unmerged (separate low-rank products)", DefaultValueFactory = _ => "merged" };
         adapterForm.AcceptOnlyFromAmong("merged", "unmerged");
+        var decode = new Option<string>("--decode") { Description = "Decoding method: " + string.Join("; ", DecodingMethods.Names.Select(n => n)) + " (see README)", DefaultValueFactory = _ => "dense" };
+        decode.AcceptOnlyFromAmong([.. DecodingMethods.Names]);
+        var draftLength = new Option<int>("--draft-length") { Description = "speculative, judge: tokens drafted per verification pass (1..16)", DefaultValueFactory = _ => 8 };
+        var kernelSize = new Option<int>("--kernel-size") { Description = "sirius: tokens decoded sparsely between dense correction passes (1..16)", DefaultValueFactory = _ => 16 };
+        var threshold = new Option<double>("--threshold") { Description = "sirius: the full model's probability a sparse token needs to be kept, in (0, 1]", DefaultValueFactory = _ => 0.1 };
+        var judge = new Option<string?>("--judge") { Description = "judge: a judge head file (from `caprese judge-train`) for this model" };
+        var judgeThreshold = new Option<double>("--judge-threshold") { Description = "judge: the head's probability above which a rejected draft is kept, in [0, 1)", DefaultValueFactory = _ => 0.5 };
+        draftLength.Validators.Add(r => { int v = r.GetValueOrDefault<int>(); if (v < 1 || v > DraftVerifyDecoding.MaxDraftLength) r.AddError($"--draft-length must be in 1..{DraftVerifyDecoding.MaxDraftLength}"); });
+        kernelSize.Validators.Add(r => { int v = r.GetValueOrDefault<int>(); if (v < 1 || v > DraftVerifyDecoding.MaxDraftLength) r.AddError($"--kernel-size must be in 1..{DraftVerifyDecoding.MaxDraftLength}"); });
+        threshold.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v > 0 && v <= 1)) r.AddError("--threshold must be in (0, 1]"); });
+        judgeThreshold.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--judge-threshold must be in [0, 1)"); });
         var calibration = new Option<string?>("--calibration") { Description = "cats or teal: fixed thresholds calibrated once on this text (paragraphs separated by blank lines, or .jsonl with \"text\"/\"question\") instead of on the prompt's prefill" };
 
         maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be >= 0"); });
@@ -48,7 +61,30 @@ internal static class GenerateCommand
         {
             model, prompt, backend.Backend, backend.Device, weights, maxTokens, temperature, topK, topP, seed, stop, context, backend.Threads,
             sparsityMethod, sparsity, sparseLayers, adapter, adapterForm, calibration,
+            decode, draftLength, kernelSize, threshold, judge, judgeThreshold,
         };
+        command.Validators.Add(r =>
+        {
+            // Options of one decoding method given with another are mistakes, not silently ignored.
+            // The raw tokens: an unknown value is reported by the option's own validator and must not throw here.
+            string method = r.GetResult(decode)?.Tokens.LastOrDefault()?.Value ?? "dense";
+            if (!DecodingMethods.Names.Contains(method))
+                return;
+            void Only(Option option, params string[] methods)
+            {
+                if (r.GetResult(option) is { Implicit: false } && !methods.Contains(method))
+                    r.AddError($"{option.Name} applies to --decode {string.Join(" or ", methods)}, not {method}");
+            }
+            Only(draftLength, "speculative", "judge");
+            Only(kernelSize, "sirius");
+            Only(threshold, "sirius");
+            Only(judge, "judge");
+            Only(judgeThreshold, "judge");
+            if (method == "judge" && r.GetResult(judge) is null)
+                r.AddError("--decode judge needs --judge FILE (train one with `caprese judge-train`)");
+            if (method != "dense" && (r.GetResult(sparsityMethod)?.Tokens.LastOrDefault()?.Value ?? "none") == "none" && r.GetResult(adapter) is null)
+                r.AddError($"--decode {method} drafts with a sparse model: give --sparsity-method (griffin, cats) or --adapter");
+        });
         command.SetAction((parse, ct) => RunAsync(new Request(
             parse.GetValue(model) ?? DefaultModel.Path,
             parse.GetValue(prompt)!,
@@ -62,12 +98,26 @@ internal static class GenerateCommand
             new SparsityRequest(parse.GetValue(sparsityMethod)!, parse.GetValue(sparsity), parse.GetValue(sparseLayers),
                 parse.GetResult(sparsityMethod) is { Implicit: false }),
             parse.GetValue(adapter), parse.GetValue(adapterForm) == "unmerged" ? AdapterForm.Unmerged : AdapterForm.Merged,
-            parse.GetValue(calibration)), ct));
+            parse.GetValue(calibration),
+            new DecodingRequest(parse.GetValue(decode)!, parse.GetValue(draftLength), parse.GetValue(kernelSize), parse.GetValue(threshold),
+                parse.GetValue(judge), parse.GetValue(judgeThreshold))), ct));
         return command;
     }
 
     private sealed record Request(string ModelPath, string Prompt, ModelLoadOptions Load, GenerationOptions Options, SparsityRequest Sparsity,
-        string? AdapterPath, AdapterForm AdapterForm, string? CalibrationPath);
+        string? AdapterPath, AdapterForm AdapterForm, string? CalibrationPath, DecodingRequest Decoding);
+
+    /// <summary>The decoding flags; the judge head is checked against the model, so it loads after the model.</summary>
+    private sealed record DecodingRequest(string Method, int DraftLength, int KernelSize, double Threshold, string? JudgePath, double JudgeThreshold)
+    {
+        public IDecodingMethod Resolve(LoadedModel loaded)
+        {
+            JudgeHead? head = JudgePath is { } path
+                ? JudgeHeadFile.Load(path, ModelFingerprint.Compute(loaded.Model), loaded.Config.Dim).Head
+                : null;
+            return DecodingMethods.Create(new DecodingOptions(Method, DraftLength, KernelSize, Threshold, head, JudgeThreshold));
+        }
+    }
 
     /// <summary>The sparsity flags; the layer range needs the model's layer count, so it resolves after loading.</summary>
     private sealed record SparsityRequest(string Method, double Sparsity, string? Layers, bool Explicit)
@@ -83,6 +133,7 @@ internal static class GenerateCommand
             return code;
         using (loaded)
         {
+            GenerationOptions options;
             try
             {
                 var sparsity = request.Sparsity.Resolve(loaded.Config.Layers);
@@ -97,14 +148,15 @@ internal static class GenerateCommand
                 {
                     loaded.Model.SetSparsity(await CalibrateAsync(loaded, sparsity, request.CalibrationPath));
                 }
+                options = request.Options with { Decoding = request.Decoding.Resolve(loaded) };
             }
             catch (CalibrationException ex)
             {
                 await stderr.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.BadArguments;
             }
-            catch (Exception ex) when (ex is ArgumentException or ModelFormatException or AdapterMismatchException or FileNotFoundException
-                or DirectoryNotFoundException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is ArgumentException or ModelFormatException or AdapterMismatchException or JudgeHeadMismatchException
+                or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
             {
                 await stderr.WriteLineAsync($"error: {ex.Message}");
                 return ex is ArgumentException ? ExitCodes.BadArguments : ExitCodes.BadModel;
@@ -113,7 +165,7 @@ internal static class GenerateCommand
             try
             {
                 await stdout.WriteAsync(request.Prompt);
-                await foreach (var piece in loaded.Generator.GenerateAsync(request.Prompt, request.Options, ct))
+                await foreach (var piece in loaded.Generator.GenerateAsync(request.Prompt, options, ct))
                 {
                     await stdout.WriteAsync(piece);
                     await stdout.FlushAsync(ct);
@@ -135,7 +187,7 @@ internal static class GenerateCommand
             var s = loaded.Generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}{(loaded.Model.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {loaded.Model.AdapterForm.ToString().ToLowerInvariant()}" : "")}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}{(loaded.Model.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {loaded.Model.AdapterForm.ToString().ToLowerInvariant()}" : "")}{DescribeDecoding(options.Decoding, s, loaded)}]"));
             return ExitCodes.Ok;
         }
     }
@@ -166,6 +218,18 @@ internal static class GenerateCommand
     }
 
     private sealed class CalibrationException(string message, Exception? inner = null) : Exception(message, inner);
+
+    // The method's counters: what it cost in full-model passes and in weight bytes read per token.
+    private static string DescribeDecoding(IDecodingMethod? method, GenerationStats s, LoadedModel loaded)
+    {
+        if (method is null or PlainDecoding)
+            return "";
+        var d = s.Decoding;
+        string settings = method is DraftVerifyDecoding dv ? (method.Name == "sirius" ? $"kernel {dv.DraftLength}" : $"γ={dv.DraftLength}") : "";
+        string judged = method.Name == "judge" ? $" ({d.AcceptedByJudgeOnly} by the judge alone)" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $", decoding: {method.Name} {settings}: {d.AverageAdvance:F2} tokens per dense pass (AAL), {d.Accepted}/{d.Drafted} drafts kept{judged}, effective density {d.EffectiveDensity(loaded.Model, loaded.Model.Policy):F3}");
+    }
 
     private static string Describe(SparsityOptions o, int layers)
     {

@@ -142,3 +142,24 @@ public static class WeightTraffic
         ? weightType.SizeInBytes()
         : throw new ArgumentOutOfRangeException(nameof(weightType), weightType, "weights are f32, f16 or bf16");
 }
+
+/// <summary>Effective density of a run on a given model and draft policy (<see cref="WeightTraffic.EffectiveDensity"/>).</summary>
+public static class DecodingCost
+{
+    /// <summary>
+    /// Weight bytes read per token chosen by decoding, relative to dense decoding: <see cref="DecodingStats.DraftSteps"/>
+    /// at the cost of a <paramref name="draft"/> step, <see cref="DecodingStats.DensePasses"/> at the cost of a dense step.
+    /// NaN when the run chose no token.
+    /// </summary>
+    public static double EffectiveDensity(this DecodingStats stats, Transformer.TransformerModel model, Sessions.FfnPolicy draft)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(draft);
+        if (stats.Tokens == 0)
+            return double.NaN;
+        var dtype = model.Weights.Layers[0].WGate.DType;
+        long dense = WeightTraffic.DenseStepBytes(model.Config, dtype);
+        long sparse = WeightTraffic.SparseStepBytes(model.Config, dtype, draft.Sparsity, draft.Adapters?.Rank ?? 0);
+        return WeightTraffic.EffectiveDensity(stats.DraftSteps, sparse, stats.DensePasses, dense, stats.Tokens);
+    }
+}
