@@ -10,6 +10,7 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     BenchCommand.Create(),
     InfoCommand.Create(),
     EvalSparsityCommand.Create(),
+    EvalDecodingCommand.Create(),
     DistillCommand.Create(),
     DemoCommand.Create(),
     EvalRecoveryCommand.Create(),

@@ -51,3 +51,30 @@ public sealed class DecodeCliTests : IDisposable
     // The generated text: everything before the statistics line.
     private static string Text(string stdout) => stdout[..stdout.LastIndexOf("[prompt tokens", StringComparison.Ordinal)];
 }
+
+/// <summary>`caprese eval-decoding`: the decoding methods scored against dense greedy decoding, table and JSON.</summary>
+public sealed class EvalDecodingCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("caprese-evaldecoding-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void ScoresEveryMethodAndWritesJsonAndMarkdown()
+    {
+        string json = Path.Combine(_dir, "out", "eval.json"), md = Path.Combine(_dir, "out", "eval.md");
+        var r = CapreseProcess.Run(_dir, "eval-decoding", "--sequences", "3", "--tokens", "24", "--sparsity", "0.8", "--json", json, "--md", md);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToDictionary(e => e.GetProperty("label").GetString()!);
+        Assert.Equal(["dense", "sparse", "speculative (sparse draft)", "sirius (sparse)"], rows.Keys);
+        Assert.Equal(1.0, rows["dense"].GetProperty("greedy_agreement").GetDouble());
+        Assert.Equal(1.0, rows["speculative (sparse draft)"].GetProperty("greedy_agreement").GetDouble());
+        Assert.True(rows["sparse"].GetProperty("greedy_agreement").GetDouble() < 1.0);
+        Assert.True(rows["sparse"].GetProperty("kl").GetDouble() > 0);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, rows["sirius (sparse)"].GetProperty("kl").ValueKind);
+        Assert.True(rows["sirius (sparse)"].GetProperty("average_advance").GetDouble() >= 1.0);
+        Assert.Contains("| speculative (sparse draft) | 100.0% | 3/3 |", File.ReadAllText(md));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "out"), "*.tmp-*"));
+    }
+}

@@ -1,4 +1,5 @@
 using Caprese.Models.Adapters;
+using Caprese.Models.Sessions;
 using Caprese.Models.Transformer;
 
 namespace Caprese.Models.Sparsity;
@@ -35,19 +36,11 @@ public sealed class QualityEvaluator
             throw new ArgumentException($"need non-empty prompts that leave room for {continuation} tokens in the context of {model.Config.MaxSeqLen}", nameof(prompts));
         _model = model;
         _prompts = [.. prompts];
-        var previous = (model.Sparsity, model.Adapters, model.AdapterForm);
-        try
-        {
-            model.SetSparsity(null);
-            _continuations = new int[_prompts.Length][];
-            _denseLogits = new List<float[]>[_prompts.Length];
-            for (int i = 0; i < _prompts.Length; i++)
-                (_denseLogits[i], _continuations[i]) = Run(_prompts[i], null, continuation);
-        }
-        finally
-        {
-            Restore(model, previous);
-        }
+        _continuations = new int[_prompts.Length][];
+        _denseLogits = new List<float[]>[_prompts.Length];
+        using var dense = model.CreateSession();
+        for (int i = 0; i < _prompts.Length; i++)
+            (_denseLogits[i], _continuations[i]) = Run(dense, _prompts[i], null, continuation);
     }
 
     public SparsityQuality Evaluate(SparsityOptions options) => Evaluate(options, null);
@@ -56,53 +49,39 @@ public sealed class QualityEvaluator
     public SparsityQuality Evaluate(SparsityOptions options, AdapterSet? adapters, AdapterForm form = AdapterForm.Merged)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var previous = (_model.Sparsity, _model.Adapters, _model.AdapterForm);
-        try
+        // A session of its own: the model's built-in session (and anyone else's) is left as it is.
+        using var session = _model.CreateSession(new FfnPolicy(options, adapters, form));
         {
-            _model.SetSparsity(options);
-            _model.SetAdapters(adapters, form);
             double kl = 0;
             int top1 = 0, greedy = 0, positions = 0, greedyTokens = 0;
             for (int i = 0; i < _prompts.Length; i++)
             {
-                var (logits, _) = Run(_prompts[i], _continuations[i], _continuations[i].Length);
+                var (logits, _) = Run(session, _prompts[i], _continuations[i], _continuations[i].Length);
                 for (int t = 0; t < logits.Count; t++)
                 {
                     kl += KlDivergence(_denseLogits[i][t], logits[t]);
                     top1 += ArgMax(_denseLogits[i][t]) == ArgMax(logits[t]) ? 1 : 0;
                     positions++;
                 }
-                var (_, own) = Run(_prompts[i], null, _continuations[i].Length);
+                var (_, own) = Run(session, _prompts[i], null, _continuations[i].Length);
                 greedy += own.Zip(_continuations[i]).Count(p => p.First == p.Second);
                 greedyTokens += own.Length;
             }
             return new SparsityQuality(options, kl / positions, (double)top1 / positions, (double)greedy / greedyTokens, positions);
         }
-        finally
-        {
-            Restore(_model, previous);
-        }
-    }
-
-    // The model's own sparsity and adapters come back after scoring.
-    private static void Restore(TransformerModel model, (SparsityOptions Sparsity, AdapterSet? Adapters, AdapterForm Form) previous)
-    {
-        model.SetSparsity(previous.Sparsity);
-        if (previous.Adapters is not null)
-            model.SetAdapters(previous.Adapters, previous.Form);
     }
 
     // Prefill, then count - 1 decode steps fed `forced` (or the model's own greedy tokens); returns the decode steps'
     // logits and the count tokens chosen (the first from the prefill).
-    private (List<float[]> Logits, int[] Tokens) Run(int[] prompt, int[]? forced, int count)
+    private static (List<float[]> Logits, int[] Tokens) Run(DecodeSession session, int[] prompt, int[]? forced, int count)
     {
         var tokens = new int[count];
         var logits = new List<float[]>(count - 1);
-        tokens[0] = ArgMax(_model.Prefill(prompt, 0));
+        tokens[0] = ArgMax(session.Forward(prompt, 0, ForwardKind.Prefill, ForwardOutputs.LastLogits).Logits(0).ToArray());
         for (int t = 1; t < count; t++)
         {
             int fed = forced?[t - 1] ?? tokens[t - 1];
-            var next = _model.DecodeStep(fed, prompt.Length + t - 1);
+            var next = session.Forward([fed], prompt.Length + t - 1, ForwardKind.Decode, ForwardOutputs.LastLogits).Logits(0).ToArray();
             logits.Add(next);
             tokens[t] = ArgMax(next);
         }
