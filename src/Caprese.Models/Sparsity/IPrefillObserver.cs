@@ -3,7 +3,7 @@ using Caprese.Interop;
 namespace Caprese.Models.Sparsity;
 
 /// <summary>
-/// Receives the activations of a dense prefill run by <see cref="Transformer.TransformerModel.PrefillObserving"/>
+/// Receives the activations of a dense prefill run by <see cref="Sessions.DecodeSession.PrefillObserving"/>
 /// (calibration from text). Each batch of rows is announced by <see cref="BeginRows"/>; the buffers hold that many
 /// rows and are valid only during the call.
 /// </summary>

@@ -93,8 +93,8 @@ public sealed class SparsityCalibration
     /// <summary>
     /// Runs the dense model over <paramref name="sequences"/> (prefill only, each at position 0; longer ones are cut to
     /// the context) and takes the thresholds for <paramref name="options"/> from the activations of at most
-    /// <paramref name="maxRows"/> evenly spaced rows per layer. The model's sparsity setting and the current prompt's
-    /// statistics are left alone, but its KV cache is overwritten: calibrate before prefilling the prompt.
+    /// <paramref name="maxRows"/> evenly spaced rows per layer. It runs on a session of its own: no other session's
+    /// cache, policy or statistics change.
     /// </summary>
     /// <exception cref="ArgumentException">The method is not CATS or TEAL, the options do not fit the model, or there are no tokens.</exception>
     public static SparsityCalibration FromText(TransformerModel model, IEnumerable<int[]> sequences, SparsityOptions options, int maxRows = DefaultMaxRows)
@@ -148,10 +148,11 @@ public sealed class SparsityCalibration
 
         var collector = new CalibrationCollector(config, options, list.Count, (int)total, stride);
         int start = 0;
+        using var session = model.CreateSession(); // leaves every other session's cache alone
         foreach (var sequence in list)
         {
             collector.BeginSequence(start);
-            model.PrefillObserving(sequence, collector);
+            session.PrefillObserving(sequence, collector);
             start += sequence.Length;
         }
         return collector;

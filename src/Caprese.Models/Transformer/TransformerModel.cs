@@ -204,9 +204,6 @@ public sealed class TransformerModel : IDisposable
     public int DecodeStepSample(int token, int pos, SamplingParams sampling) =>
         _builtIn.ForwardSampleAt([token], pos, ForwardKind.Decode, sampling);
 
-    /// <summary>Calibration from text on the built-in session (see <see cref="DecodeSession.PrefillObserving"/>).</summary>
-    internal void PrefillObserving(ReadOnlySpan<int> tokens, IPrefillObserver observer) => _builtIn.PrefillObserving(tokens, observer);
-
     /// <summary>Stage-1 collection on the built-in session (see <see cref="DecodeSession.DecodeCapturingFfn"/>).</summary>
     internal void DecodeStepCapturingFfn(int token, int pos, FfnCaptureHandler capture) => _builtIn.DecodeCapturingFfn(token, pos, capture);
 

@@ -1,3 +1,4 @@
+using Caprese.Models.Sessions;
 using Caprese.Models.Sparsity;
 using Caprese.Models.Training.Corpus;
 using Caprese.Models.Transformer;
@@ -14,7 +15,7 @@ namespace Caprese.Models.Training.Stage1;
 /// </summary>
 public static class Stage1Collector
 {
-    /// <param name="model">The base model; its sparsity and adapters are restored afterwards.</param>
+    /// <param name="model">The base model (its own decode settings are not used).</param>
     /// <param name="corpus">Sequences whose continuations give the rows (one per continuation token and layer).</param>
     /// <param name="sparsity">GRIFFIN or CATS; GRIFFIN's ρ is ignored (the prompt's selection is used throughout).</param>
     /// <param name="progress">Sequences done.</param>
@@ -52,15 +53,16 @@ public static class Stage1Collector
                 t[k] = dense[k] - sparse[k];
         }
 
-        using (new DecodeModeScope(model, sparsity))
+        // A session of its own with the target sparsity and no adapters: the model's own settings do not matter.
+        using (var session = model.CreateSession(new FfnPolicy(sparsity)))
         {
             for (int s = 0; s < corpus.Count; s++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var seq = corpus[s];
-                model.Prefill(seq.Prompt, 0);
+                session.Forward(seq.Prompt, 0, ForwardKind.Prefill, ForwardOutputs.Nothing);
                 for (int i = 0; i < seq.Continuation.Length; i++, row++)
-                    model.DecodeStepCapturingFfn(seq.Continuation[i], seq.Prompt.Length + i, Capture);
+                    session.DecodeCapturingFfn(seq.Continuation[i], seq.Prompt.Length + i, Capture);
                 progress?.Report(s + 1);
             }
         }
