@@ -83,7 +83,8 @@ public sealed class DraftTripleSource : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             if (ForPrompt(prompt) is { } triple)
                 triples.Add(triple);
-            progress?.Report(++done);
+            done++;
+            progress?.Report(done);
         }
         return triples;
     }

@@ -87,7 +87,8 @@ public static class JudgeDataset
             if (triple.Good.Length == 0 || triple.Bad.Length == 0)
                 throw new ArgumentException($"triple {which}: the {(triple.Good.Length == 0 ? "good" : "bad")} answer has no tokens", nameof(triples));
             examples.AddRange(JudgeLabeler.FromTriple(triple.Prompt, triple.Good, triple.Bad, hiddenRows));
-            progress?.Report(++index);
+            index++;
+            progress?.Report(index); // not inside ?.(): the increment would be skipped without a progress
         }
         return examples;
     }
