@@ -157,7 +157,7 @@ internal static class JudgeTrainCommand
                 or UnauthorizedAccessException or IOException)
             {
                 bar.Finish();
-                await stderr.WriteLineAsync($"error: {ex.Message}");
+                await stderr.WriteLineAsync($"error: {WithoutParameterName(ex)}");
                 return ExitCodes.BadArguments;
             }
         }
@@ -214,7 +214,7 @@ internal static class JudgeTrainCommand
         }
         catch (ArgumentException ex)
         {
-            throw new InputException($"--adapter {path}: {ex.Message}", ExitCodes.BadModel);
+            throw new InputException($"--adapter {path}: {WithoutParameterName(ex)}", ExitCodes.BadModel);
         }
         return policy;
     }
@@ -311,4 +311,8 @@ internal static class JudgeTrainCommand
 
     private static string Percent(double fraction) =>
         double.IsNaN(fraction) ? "n/a" : (fraction * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";
+
+    // ArgumentException appends " (Parameter 'x')", which names a C# parameter, not anything the user typed.
+    private static string WithoutParameterName(Exception ex) =>
+        ex is ArgumentException { ParamName: { } name } ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
 }
