@@ -14,6 +14,7 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     DistillCommand.Create(),
     DemoCommand.Create(),
     EvalRecoveryCommand.Create(),
+    JudgeTrainCommand.Create(),
     BenchTrainingCommand.Create(),
 };
 // Ctrl+C / SIGTERM cancel the command's token; long commands (distill) then finish their current step and say where
