@@ -213,3 +213,54 @@ public sealed class DecodeSessionTests
         return tokens;
     }
 }
+
+/// <summary>Sessions and draft-verify decoding on the CUDA kernels (a GPU, else the CUDA simulator) and on the CPU.</summary>
+public sealed class DecodeSessionBackendTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    // A decode chunk of k rows runs the fused sparse kernel once with k rows: the same logits as k one-row sparse steps
+    // (tolerance 1e-4 absolute: the batched kernel may sum in another order), for every selection mode.
+    [Theory]
+    [InlineData(BackendKind.Cpu, "griffin", 0.5, 8)]
+    [InlineData(BackendKind.Cpu, "cats", 0.6, 16)]
+    [InlineData(BackendKind.Cuda, "griffin", 0.5, 5)]
+    [InlineData(BackendKind.Cuda, "cats", 0.6, 3)]
+    public void SparseDecodeChunkEqualsOneRowSteps(BackendKind backend, string method, double sparsity, int rows)
+    {
+        using var loaded = StoriesModel.LoadStories(backend);
+        var policy = new FfnPolicy(SparsityArguments.Parse(method, sparsity, "all", loaded.Config.Layers));
+        int[] prompt = SharedFiles.ReferencePromptIds();
+        int[] chunk = [.. SharedFiles.ReferenceGeneratedIds().Take(rows)];
+        using var stepwise = loaded.Model.CreateSession(policy);
+        using var chunked = loaded.Model.CreateSession(policy);
+        stepwise.Forward(prompt, 0, ForwardKind.Prefill, ForwardOutputs.Nothing);
+        chunked.Forward(prompt, 0, ForwardKind.Prefill, ForwardOutputs.Nothing);
+        var all = chunked.Append(chunk, ForwardKind.Decode, new ForwardOutputs(OutputRows.All));
+        using var dense = loaded.Model.CreateSession();
+        dense.Forward(prompt, 0, ForwardKind.Prefill, ForwardOutputs.Nothing);
+        var denseAll = dense.Append(chunk, ForwardKind.Verify, new ForwardOutputs(OutputRows.All));
+        bool differsFromDense = false;
+        for (int i = 0; i < rows; i++)
+        {
+            var one = stepwise.Append([chunk[i]], ForwardKind.Decode, ForwardOutputs.LastLogits).Logits(0).ToArray();
+            Logits.AssertClose(one, all.Logits(i).ToArray(), 1e-4f);
+            differsFromDense |= MathF.Abs(one[0] - denseAll.Logits(i)[0]) > 1e-3f;
+        }
+        Assert.True(differsFromDense, "the sparse chunk equals the dense one: the policy did not run");
+    }
+
+    // Greedy speculative decoding and Sirius at threshold 1 on the CUDA kernels give the dense greedy tokens there.
+    [Fact]
+    public void DraftVerifyOnTheCudaKernelsReturnsDenseGreedy()
+    {
+        using var loaded = StoriesModel.LoadStories(BackendKind.Cuda);
+        var draft = new FfnPolicy(SparsityOptions.Default(SparsityMethod.Griffin, 0.5, loaded.Config.Layers));
+        var dense = new Caprese.Models.Generation.TextGenerator(loaded.Model, loaded.Tokenizer, FfnPolicy.Dense);
+        var sparse = new Caprese.Models.Generation.TextGenerator(loaded.Model, loaded.Tokenizer, draft);
+        var options = new Caprese.Models.Generation.GenerationOptions(MaxTokens: 24);
+        var reference = dense.Generate("The cat", options, Ct).GeneratedTokens;
+        Assert.Equal(reference, sparse.Generate("The cat", options with { Decoding = Caprese.Models.Decoding.DraftVerifyDecoding.Speculative(6) }, Ct).GeneratedTokens);
+        Assert.Equal(reference, sparse.Generate("The cat", options with { Decoding = Caprese.Models.Decoding.DraftVerifyDecoding.Sirius(8, 1.0) }, Ct).GeneratedTokens);
+    }
+}
