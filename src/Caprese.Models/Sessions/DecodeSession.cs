@@ -171,10 +171,10 @@ public sealed partial class DecodeSession : IDisposable
 
     public void Dispose()
     {
-        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
-            throw new InvalidOperationException("the session is running a forward pass on another thread; dispose it after that returns");
         if (_disposed)
             return;
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            throw new InvalidOperationException("the session is running a forward pass on another thread; dispose it after that returns");
         _disposed = true;
         lock (_model.ForwardLock)
         {

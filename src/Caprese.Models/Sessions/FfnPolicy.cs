@@ -29,7 +29,7 @@ public sealed record FfnPolicy(SparsityOptions Sparsity, AdapterSet? Adapters = 
         if (Sparsity.Method == SparsityMethod.None)
             return "dense";
         var (first, end) = Sparsity.LayerRange(layers);
-        string text = $"{Method.Name} {Sparsity.Sparsity:P0} layers {first}-{end - 1}".Replace(" %", "%");
+        string text = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Method.Name} {Sparsity.Sparsity * 100:F0}% layers {first}-{end - 1}");
         return Adapters is null ? text : $"{text} + caprese r{Adapters.Rank} ({AdapterForm.ToString().ToLowerInvariant()})";
     }
 

@@ -25,7 +25,7 @@ public sealed class TransformerModel : IDisposable
     private readonly bool _ownsWeights;
     private readonly DeviceBuffer?[] _transposedDown;
     private readonly HashSet<DecodeSession> _sessions = [];
-    private readonly DecodeSession _builtIn;
+    private DecodeSession? _builtIn;
     private int _sequenceClaimed;
     private bool _disposed;
 
@@ -47,7 +47,6 @@ public sealed class TransformerModel : IDisposable
         {
             if (RopeFrequencies.For(Config) is { } table)
                 _invFreq = context.Upload<float>(table, DType.F32, table.Length);
-            _builtIn = CreateSession();
         }
         catch
         {
@@ -100,22 +99,40 @@ public sealed class TransformerModel : IDisposable
     // ---- The built-in session (one sequence at a time, positions chosen by the caller) ----
 
     /// <summary>The built-in session's KV cache.</summary>
-    public KvCache Cache => _builtIn.Cache;
+    public KvCache Cache => BuiltInSession.Cache;
 
     /// <summary>The built-in session's decode policy.</summary>
-    public FfnPolicy Policy => _builtIn.Policy;
+    public FfnPolicy Policy => BuiltInPolicy;
 
     /// <summary>The contextual sparsity the built-in session's decode steps use (<see cref="SparsityOptions.Dense"/> when none).</summary>
-    public SparsityOptions Sparsity => _builtIn.Policy.Sparsity;
+    public SparsityOptions Sparsity => BuiltInPolicy.Sparsity;
 
     /// <summary>The built-in session's sparse decode state (selections, thresholds), or null when it decodes densely.</summary>
-    public SparseFfnDecoder? SparseDecoder => _builtIn.SparseDecoder;
+    public SparseFfnDecoder? SparseDecoder => Volatile.Read(ref _builtIn)?.SparseDecoder;
 
     /// <summary>TEAL's thresholds, or null unless TEAL is on.</summary>
-    public TealMasker? Teal => _builtIn.Teal;
+    public TealMasker? Teal => Volatile.Read(ref _builtIn)?.Teal;
 
-    /// <summary>The built-in session (what Prefill, DecodeStep and SetSparsity act on).</summary>
-    internal DecodeSession BuiltInSession => _builtIn;
+    /// <summary>
+    /// The built-in session (what Prefill, DecodeStep and SetSparsity act on), made on first use so that code using only
+    /// its own sessions (generators, servers) does not pay for a second KV cache.
+    /// </summary>
+    internal DecodeSession BuiltInSession
+    {
+        get
+        {
+            if (Volatile.Read(ref _builtIn) is { } session)
+                return session;
+            lock (_sessions)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _builtIn ??= CreateSession();
+            }
+        }
+    }
+
+    // The built-in session's policy without creating it.
+    private FfnPolicy BuiltInPolicy => Volatile.Read(ref _builtIn)?.Policy ?? FfnPolicy.Dense;
 
     /// <summary>
     /// Switches the built-in session's decode to contextual sparsity (null or <see cref="SparsityMethod.None"/>: dense).
@@ -133,14 +150,14 @@ public sealed class TransformerModel : IDisposable
         sparsity.Validate(Config.Layers);
         var adapters = Adapters;
         bool keep = adapters is not null && FfnMethods.Of(sparsity.Method).TakesAdapters && adapters.MismatchWith(Config, sparsity) is null;
-        _builtIn.SetPolicy(new FfnPolicy(sparsity, keep ? adapters : null, AdapterForm));
+        BuiltInSession.SetPolicy(new FfnPolicy(sparsity, keep ? adapters : null, AdapterForm));
     }
 
     /// <summary>The low-rank adapters the built-in session's decode applies, or null.</summary>
-    public AdapterSet? Adapters => _builtIn.Policy.Adapters;
+    public AdapterSet? Adapters => BuiltInPolicy.Adapters;
 
     /// <summary>How <see cref="Adapters"/> run (meaningful only when there are adapters).</summary>
-    public AdapterForm AdapterForm => _builtIn.Policy.AdapterForm;
+    public AdapterForm AdapterForm => BuiltInPolicy.AdapterForm;
 
     /// <summary>
     /// Adds Caprese's low-rank adapters to the sparse FFN of every sparsified layer (null removes them). They apply only
@@ -154,7 +171,7 @@ public sealed class TransformerModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(form), form, "unknown adapter form");
         if (adapters?.MismatchWith(Config, Sparsity) is { } problem)
             throw new ArgumentException(problem, nameof(adapters));
-        _builtIn.SetPolicy(new FfnPolicy(Sparsity, adapters, form));
+        BuiltInSession.SetPolicy(new FfnPolicy(Sparsity, adapters, form));
     }
 
     /// <summary>Runs the prompt at positions pos0.. and returns the logits of its last row.</summary>
@@ -168,19 +185,19 @@ public sealed class TransformerModel : IDisposable
     public void Prefill(ReadOnlySpan<int> tokens, int pos0, Span<float> logits)
     {
         CheckLogits(logits);
-        _builtIn.ForwardAt(tokens, pos0, ForwardKind.Prefill, ForwardOutputs.LastLogits).Logits(0).CopyTo(logits);
+        BuiltInSession.ForwardAt(tokens, pos0, ForwardKind.Prefill, ForwardOutputs.LastLogits).Logits(0).CopyTo(logits);
     }
 
     /// <summary>Prefill, then the argmax of the last row's logits computed on the backend.</summary>
     public int PrefillArgmax(ReadOnlySpan<int> tokens, int pos0) =>
-        _builtIn.ForwardAt(tokens, pos0, ForwardKind.Prefill, ForwardOutputs.LastArgmax).Argmax(0);
+        BuiltInSession.ForwardAt(tokens, pos0, ForwardKind.Prefill, ForwardOutputs.LastArgmax).Argmax(0);
 
     /// <summary>
     /// Prefill, then a draw from the last row's logits made on the backend (<see cref="CapreseContext.Sample"/>):
     /// only the id comes back, and the draw is the same on every backend for the same parameters.
     /// </summary>
     public int PrefillSample(ReadOnlySpan<int> tokens, int pos0, SamplingParams sampling) =>
-        _builtIn.ForwardSampleAt(tokens, pos0, ForwardKind.Prefill, sampling);
+        BuiltInSession.ForwardSampleAt(tokens, pos0, ForwardKind.Prefill, sampling);
 
     /// <summary>Feeds <paramref name="token"/> at position <paramref name="pos"/>; returns the next-token logits.</summary>
     public float[] DecodeStep(int token, int pos)
@@ -193,19 +210,19 @@ public sealed class TransformerModel : IDisposable
     public void DecodeStep(int token, int pos, Span<float> logits)
     {
         CheckLogits(logits);
-        _builtIn.ForwardAt([token], pos, ForwardKind.Decode, ForwardOutputs.LastLogits).Logits(0).CopyTo(logits);
+        BuiltInSession.ForwardAt([token], pos, ForwardKind.Decode, ForwardOutputs.LastLogits).Logits(0).CopyTo(logits);
     }
 
     /// <summary>A decode step whose greedy choice is made on the backend: only 4 bytes come back.</summary>
     public int DecodeStepArgmax(int token, int pos) =>
-        _builtIn.ForwardAt([token], pos, ForwardKind.Decode, ForwardOutputs.LastArgmax).Argmax(0);
+        BuiltInSession.ForwardAt([token], pos, ForwardKind.Decode, ForwardOutputs.LastArgmax).Argmax(0);
 
     /// <summary>A decode step whose sampled choice is made on the backend: only 4 bytes come back.</summary>
     public int DecodeStepSample(int token, int pos, SamplingParams sampling) =>
-        _builtIn.ForwardSampleAt([token], pos, ForwardKind.Decode, sampling);
+        BuiltInSession.ForwardSampleAt([token], pos, ForwardKind.Decode, sampling);
 
     /// <summary>Stage-1 collection on the built-in session (see <see cref="DecodeSession.DecodeCapturingFfn"/>).</summary>
-    internal void DecodeStepCapturingFfn(int token, int pos, FfnCaptureHandler capture) => _builtIn.DecodeCapturingFfn(token, pos, capture);
+    internal void DecodeStepCapturingFfn(int token, int pos, FfnCaptureHandler capture) => BuiltInSession.DecodeCapturingFfn(token, pos, capture);
 
     /// <summary>
     /// Claims the built-in session for one sequence until the returned handle is disposed, so that a second user of
