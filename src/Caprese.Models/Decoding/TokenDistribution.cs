@@ -7,8 +7,8 @@ namespace Caprese.Models.Decoding;
 /// needs the target's and the draft's whole distributions (not just one draw) to accept or resample a token.
 /// </summary>
 /// <remarks>
-/// <see cref="FromLogits"/> follows the rule of the managed reference sampler
-/// (<see cref="Generation.Sampler"/>): softmax(logits / T), restricted to the k most likely tokens (top-k), then to
+/// <see cref="FromLogits"/> follows the rule of the managed reference sampler (Sampler, in
+/// tests/Caprese.Models.TestSupport): softmax(logits / T), restricted to the k most likely tokens (top-k), then to
 /// the smallest prefix of those, in descending probability, whose mass reaches top-p times the top-k mass, and
 /// renormalised over what is kept. Ties in the ordering go to the lower index, so a cut through tied tokens keeps the
 /// lower indices. Temperature 0 is greedy: one-hot on the first maximum. Non-finite logits that make sampling

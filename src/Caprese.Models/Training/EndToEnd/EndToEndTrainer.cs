@@ -90,8 +90,8 @@ public sealed record EndToEndResult(int Steps, long Tokens, long ContinuationTok
 /// <summary>
 /// Stage 2 of Caprese: trains every adapter of an <see cref="AdapterSet"/> (e.g. from stage 1) end to end through the
 /// whole sparse network with Adam on a linear warm-up / decay schedule, base weights frozen, and writes the result
-/// back into the set's arrays (after each epoch and at the end). The ops decide where it runs (<see cref="HostTrainingOps"/>,
-/// <see cref="NativeTrainingOps"/>); the trainer does not own them.
+/// back into the set's arrays (after each epoch and at the end). The ops decide where it runs (<see cref="NativeTrainingOps"/>,
+/// or the managed reference HostTrainingOps in the tests); the trainer does not own them.
 /// </summary>
 public sealed class EndToEndTrainer : IDisposable
 {

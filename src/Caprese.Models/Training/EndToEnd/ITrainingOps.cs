@@ -57,9 +57,10 @@ public readonly record struct AdamParameters(float LearningRate, float Beta1, fl
 /// The ops the stage-2 graph (<see cref="EndToEndGraph"/>) is written against: the forward ops of the inference
 /// model and their gradients with the semantics of the native training ops (caprese.h, "training ops"),
 /// plus a few elementwise helpers and the optimiser step. Every op overwrites its output unless stated.
-/// <see cref="HostTrainingOps"/> is the readable managed reference; <see cref="NativeTrainingOps"/> runs each op
-/// on a <see cref="CapreseContext"/>. Only <see cref="SumOfSquares"/>, <see cref="Download"/> and the CATS mask
-/// (<see cref="ThresholdMask"/> where the backend has no such kernel) move data to the host.
+/// <see cref="NativeTrainingOps"/> runs each op on a <see cref="CapreseContext"/>; the readable managed reference,
+/// HostTrainingOps, lives with the tests (tests/Caprese.Models.TestSupport). Only <see cref="SumOfSquares"/>,
+/// <see cref="Download"/> and the CATS mask (<see cref="ThresholdMask"/> where the backend has no such kernel) move
+/// data to the host.
 /// </summary>
 public interface ITrainingOps : IDisposable
 {

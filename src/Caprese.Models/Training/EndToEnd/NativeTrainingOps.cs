@@ -49,7 +49,7 @@ public sealed class NativeTrainingOps : ITrainingOps
         if (ReferenceEquals(source, _context) && weight.DType == DType.F32)
             return new NativeTensor(weight.Reshape(rows, cols), null, rows, cols);
         var host = new float[checked(rows * cols)];
-        HostTrainingOps.ReadWeight(source, weight, host);
+        TrainingWeights.ReadF32(source, weight, host);
         var t = Allocate(rows, cols);
         Upload(host, t);
         return t;

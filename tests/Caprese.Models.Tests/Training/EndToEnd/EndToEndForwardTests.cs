@@ -120,7 +120,7 @@ public sealed class EndToEndForwardTests
         var hidden = graph.DenseHidden(tokens);
 
         var classifier = new float[(long)c.Vocab * c.Dim];
-        HostTrainingOps.ReadWeight(loaded.Context, loaded.Model.Weights.Classifier, classifier);
+        TrainingWeights.ReadF32(loaded.Context, loaded.Model.Weights.Classifier, classifier);
         loaded.Model.SetSparsity(null);
         double worst = 0;
         for (int t = 0; t < tokens.Length; t++)

@@ -1,5 +1,4 @@
 using Caprese.Interop;
-using Caprese.Models.Formats;
 
 namespace Caprese.Models.Training.EndToEnd;
 
@@ -23,24 +22,8 @@ public sealed class HostTrainingOps : ITrainingOps
         if (weight.ElementCount != (long)rows * cols)
             throw new ArgumentException($"weight {weight} does not hold [{rows}, {cols}]");
         var t = new HostTensor(new float[checked(rows * cols)], 0, rows, cols);
-        ReadWeight(source, weight, t.Data);
+        TrainingWeights.ReadF32(source, weight, t.Data);
         return t;
-    }
-
-    /// <summary>Copies a weight of any dtype from a context's memory into an f32 array.</summary>
-    internal static unsafe void ReadWeight(CapreseContext source, TensorDesc weight, float[] destination)
-    {
-        var kind = source.Backend.BackendToHost();
-        var bytes = new byte[weight.ByteSize];
-        fixed (byte* p = bytes)
-            source.Copy((nint)p, weight.Data, bytes.Length, kind);
-        switch (weight.DType)
-        {
-            case DType.F32: TensorConvert.F32ToF32(bytes, destination); break;
-            case DType.F16: TensorConvert.F16ToF32(bytes, destination); break;
-            case DType.BF16: TensorConvert.BF16ToF32(bytes, destination); break;
-            default: throw new NotSupportedException($"weights of type {weight.DType}");
-        }
     }
 
     public void Upload(ReadOnlySpan<float> source, TrainingTensor destination)
