@@ -101,16 +101,7 @@ public sealed class DecodingEvaluator
         var r = session.Forward(all, 0, ForwardKind.Prefill, new ForwardOutputs(OutputRows.All));
         double sum = 0;
         for (int i = 0; i < continuation.Length; i++)
-        {
-            var logits = r.Logits(prompt.Length - 1 + i);
-            double max = double.NegativeInfinity;
-            foreach (float l in logits)
-                max = Math.Max(max, l);
-            double z = 0;
-            foreach (float l in logits)
-                z += Math.Exp(l - max);
-            sum -= logits[continuation[i]] - max - Math.Log(z);
-        }
+            sum -= TokenDistribution.LogProbability(r.Logits(prompt.Length - 1 + i), continuation[i]);
         return sum;
     }
 }

@@ -248,23 +248,11 @@ internal sealed class SiriusRule(double threshold) : IAcceptanceRule
     public (bool Accept, bool ByJudgeOnly) Check(VerifyBlock block, int i)
     {
         int token = block.Drafted[i];
-        double p = block.Choice.IsGreedy ? SoftmaxAt(block.Dense.Logits(i), token) : block.DenseProbs(i)[token];
+        double p = block.Choice.IsGreedy ? Math.Exp(TokenDistribution.LogProbability(block.Dense.Logits(i), token)) : block.DenseProbs(i)[token];
         return (p >= threshold, false);
     }
 
     public int Replacement(VerifyBlock block, int i) => block.DenseChoice(i);
-
-    // softmax(logits)[token] at temperature 1, in double.
-    private static double SoftmaxAt(ReadOnlySpan<float> logits, int token)
-    {
-        double max = double.NegativeInfinity;
-        foreach (float l in logits)
-            max = Math.Max(max, l);
-        double sum = 0;
-        foreach (float l in logits)
-            sum += Math.Exp(l - max);
-        return Math.Exp(logits[token] - max) / sum;
-    }
 }
 
 /// <summary>Judge decoding: the speculative test, or the judge head's probability above its threshold, keeps a draft.</summary>

@@ -171,4 +171,18 @@ public static class TokenDistribution
         probs.Clear();
         probs[index] = 1f;
     }
+
+    /// <summary>log softmax(logits)[token] at temperature 1, in double (the model's own probability of a token).</summary>
+    public static double LogProbability(ReadOnlySpan<float> logits, int token)
+    {
+        if ((uint)token >= (uint)logits.Length)
+            throw new ArgumentOutOfRangeException(nameof(token), token, $"token outside 0..{logits.Length - 1}");
+        double max = double.NegativeInfinity;
+        foreach (float l in logits)
+            max = Math.Max(max, l);
+        double z = 0;
+        foreach (float l in logits)
+            z += Math.Exp(l - max);
+        return logits[token] - max - Math.Log(z);
+    }
 }
