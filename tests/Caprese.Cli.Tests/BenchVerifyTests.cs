@@ -81,6 +81,7 @@ public sealed class BenchVerifyTests : IDisposable
             Assert.Equal(round, p.GetProperty("round_ms").GetDouble(), 9);
             Assert.Equal(e * dense / round, p.GetProperty("speed_up").GetDouble(), 9);
             Assert.Equal(e * dense / (gamma * draft + dense), p.GetProperty("speed_up_if_verify_flat").GetDouble(), 9);
+            Assert.Equal((e - medians[gamma + 1] / dense) / gamma, p.GetProperty("break_even_draft_ratio").GetDouble(), 9);
         }
     }
 

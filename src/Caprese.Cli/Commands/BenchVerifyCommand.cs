@@ -329,7 +329,7 @@ internal static class BenchVerifyCommand
             double tVerify = verify.Single(v => v.Rows == gamma + 1).Time.MedianMs;
             BenchVerifyProjection Project(string source, double? alpha, double e) => new(gamma, source, alpha, e,
                 DraftVerifyCost.RoundTime(gamma, tDraft, tVerify), DraftVerifyCost.SpeedUp(e, gamma, tDense, tDraft, tVerify),
-                DraftVerifyCost.SpeedUp(e, gamma, tDense, tDraft, tDense));
+                DraftVerifyCost.SpeedUp(e, gamma, tDense, tDraft, tDense), DraftVerifyCost.BreakEvenDraftStep(e, gamma, tDense, tVerify) / tDense);
             if (s.Aal is not null)
                 projections.Add(Project("aal", null, s.Aal[g]));
             foreach (double alpha in s.Acceptances)
@@ -391,12 +391,12 @@ internal static class BenchVerifyCommand
         foreach (var v in r.Verify)
             Line($"| {v.Rows} | {Ms(v.Time.MedianMs)} | {Ms(v.Time.P25Ms)}–{Ms(v.Time.P75Ms)} | {v.Ratio:F3} | {v.RatioP25:F3}–{v.RatioP75:F3} | {v.RatioPerRow:F3} |");
         Line($"");
-        Line($"Projected speed-up over dense decoding, E·t_dense(1) / (γ·t_draft + t_verify(γ+1)); the last column if t_verify(γ+1) were one dense step:");
+        Line($"Projected speed-up over dense decoding, E·t_dense(1) / (γ·t_draft + t_verify(γ+1)); next, the same if t_verify(γ+1) were one dense step; last, the draft step time (in dense steps) below which the measured verification pays, (E − t_verify(γ+1)/t_dense(1)) / γ:");
         Line($"");
-        Line($"| γ | E from | E tokens/round | round ms | speed-up | if verify = 1 step |");
-        Line($"|---:|---|---:|---:|---:|---:|");
+        Line($"| γ | E from | E tokens/round | round ms | speed-up | if verify = 1 step | pays with t_draft/t_dense below |");
+        Line($"|---:|---|---:|---:|---:|---:|---:|");
         foreach (var p in r.Projections)
-            Line($"| {p.Gamma} | {(p.Source == "aal" ? "measured AAL" : Inv($"α = {p.Acceptance:0.###}"))} | {p.TokensPerRound:F2} | {Ms(p.RoundMs)} | {p.SpeedUp:F2}× | {p.SpeedUpIfVerifyFlat:F2}× |");
+            Line($"| {p.Gamma} | {(p.Source == "aal" ? "measured AAL" : Inv($"α = {p.Acceptance:0.###}"))} | {p.TokensPerRound:F2} | {Ms(p.RoundMs)} | {p.SpeedUp:F2}× | {p.SpeedUpIfVerifyFlat:F2}× | {(p.BreakEvenDraftRatio > 0 ? Inv($"{p.BreakEvenDraftRatio:F3}") : "never")} |");
         return md.ToString();
     }
 

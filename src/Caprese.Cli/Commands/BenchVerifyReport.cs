@@ -89,10 +89,11 @@ internal sealed record BenchVerifyRoofline(double CopyGBPerSecond, double DenseS
 /// <summary>
 /// Projected speed-up of draft-then-verify decoding over dense for γ drafts per round: from an acceptance rate α
 /// (<see cref="Source"/> "acceptance", E = (1 − α^(γ+1)) / (1 − α)) or a measured average advance length (source "aal",
-/// E = the AAL). <see cref="SpeedUpIfVerifyFlat"/> is the same with t_verify(γ + 1) = t_dense(1), the memory-bound ideal.
+/// E = the AAL). <see cref="SpeedUpIfVerifyFlat"/> is the same with t_verify(γ + 1) = t_dense(1), the memory-bound ideal;
+/// <see cref="BreakEvenDraftRatio"/> the draft step time, in dense steps, below which the measured verification pays.
 /// </summary>
 internal sealed record BenchVerifyProjection(int Gamma, string Source, double? Acceptance, double TokensPerRound, double RoundMs,
-    double SpeedUp, double SpeedUpIfVerifyFlat);
+    double SpeedUp, double SpeedUpIfVerifyFlat, double BreakEvenDraftRatio);
 
 /// <summary>
 /// The check run once before timing: a Verify pass over <see cref="Rows"/> rows against as many single-row dense steps

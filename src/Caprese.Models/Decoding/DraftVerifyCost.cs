@@ -65,6 +65,27 @@ public static class DraftVerifyCost
         return tokensPerRound * denseStep / RoundTime(gamma, draftStep, verifyPass);
     }
 
+    /// <summary>
+    /// The draft step time at which draft-then-verify decoding only breaks even with dense decoding,
+    /// (E · t_dense − t_verify(γ + 1)) / γ: a faster draft makes it pay. Zero or negative means it cannot pay at this E
+    /// whatever the draft costs (the verification alone takes longer than dense decoding of the round's tokens).
+    /// </summary>
+    /// <param name="tokensPerRound">E, tokens emitted per round, in [1, γ + 1].</param>
+    /// <param name="gamma">γ, drafts per round, ≥ 1.</param>
+    /// <param name="denseStep">Time of one single-row dense decode step, &gt; 0.</param>
+    /// <param name="verifyPass">Time of one dense pass over γ + 1 rows, &gt; 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException">E outside [1, γ + 1], γ &lt; 1, or a time that is not positive and finite.</exception>
+    public static double BreakEvenDraftStep(double tokensPerRound, int gamma, double denseStep, double verifyPass)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(gamma, 1);
+        if (!(tokensPerRound >= 1 && tokensPerRound <= gamma + 1))
+            throw new ArgumentOutOfRangeException(nameof(tokensPerRound), tokensPerRound,
+                $"a round of {gamma} draft(s) emits between 1 and {gamma + 1} tokens");
+        CheckTime(denseStep, nameof(denseStep));
+        CheckTime(verifyPass, nameof(verifyPass));
+        return (tokensPerRound * denseStep - verifyPass) / gamma;
+    }
+
     private static void CheckTime(double seconds, string name)
     {
         if (!(seconds > 0 && double.IsFinite(seconds)))

@@ -36,6 +36,16 @@ public sealed class DraftVerifyCostTests
     }
 
     [Fact]
+    public void BreakEvenDraftIsTheDraftTimeAtWhichTheSpeedUpIsOne()
+    {
+        // E = 5, γ = 8, dense 20 ms, verification 24 ms: (5·20 − 24) / 8 = 9.5 ms; at that draft time 100 / (76 + 24) = 1.
+        Assert.Equal(9.5, DraftVerifyCost.BreakEvenDraftStep(5, 8, 20, 24), 12);
+        Assert.Equal(1.0, DraftVerifyCost.SpeedUp(5, 8, 20, 9.5, 24), 12);
+        // E = 1.5 at γ = 4 with a verification of 2 dense steps: (15 − 20) / 4 < 0, no draft is fast enough.
+        Assert.Equal(-1.25, DraftVerifyCost.BreakEvenDraftStep(1.5, 4, 10, 20), 12);
+    }
+
+    [Fact]
     public void OutOfRangeInputsAreRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => DraftVerifyCost.TokensPerRound(1.01, 4));
@@ -48,5 +58,7 @@ public sealed class DraftVerifyCostTests
         Assert.Throws<ArgumentOutOfRangeException>(() => DraftVerifyCost.SpeedUp(2, 4, 0, 5, 12));
         Assert.Throws<ArgumentOutOfRangeException>(() => DraftVerifyCost.RoundTime(4, double.PositiveInfinity, 12));
         Assert.Throws<ArgumentOutOfRangeException>(() => DraftVerifyCost.RoundTime(4, 5, -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DraftVerifyCost.BreakEvenDraftStep(6, 4, 10, 12));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DraftVerifyCost.BreakEvenDraftStep(2, 4, 10, 0));
     }
 }
