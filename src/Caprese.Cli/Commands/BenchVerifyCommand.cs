@@ -123,7 +123,7 @@ internal static class BenchVerifyCommand
         var command = new Command("bench-verify",
             "Time a dense Verify pass over k = 1..16 rows against one dense decode step and one sparse draft step, and project the " +
             $"draft-then-verify speed-up from them. By default: a random-weight {DefaultPreset} shape (all 22 layers, 2.2 GB), bf16, " +
-            "on the CPU (about 2.5 minutes on 2 cores), 128 prefilled positions, 7 interleaved rounds, a GRIFFIN 50% draft on the first half of the layers, γ = 4, 8, 16.")
+            "on the CPU (1 to 2 minutes on 2 cores), 128 prefilled positions, 7 interleaved rounds, a GRIFFIN 50% draft on the first half of the layers, γ = 4, 8, 16.")
         {
             preset, layers, weights, backend.Backend, backend.Device, backend.Threads, maxRows, context, repeats, method, sparsity,
             sparseLayers, gamma, acceptance, aal, json, plot, note,
