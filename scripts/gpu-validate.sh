@@ -283,6 +283,14 @@ else
     CAPRESE_NATIVE_LIBRARY=$LIB run_step training-bench 120 0 "$CAPRESE_CLI" bench-training \
       --preset llama-3.1-8b --layers 1 --weights f16 --backend cuda --json "$OUTDIR/training-bench.json"
   fi
+  # The draft-verify cost curve: the layer's matmuls at M = 1..16 (what a Verify pass over k drafted rows costs).
+  if [ $MODE = gpu ] && [ "${CAPRESE_VERIFY_CURVE:-0}" = 1 ]; then
+    run_step verify-curve 90 0 "$BIN/$BENCH" --suite verify --json "$OUTDIR/verify-curve.json" --budget-s 70
+  fi
+  if [ $MODE = gpu ] && [ "${CAPRESE_VERIFY_CURVE:-0}" = 1 ] && [ -n "${CAPRESE_CLI:-}" ]; then
+    CAPRESE_NATIVE_LIBRARY=$LIB run_step bench-verify 150 0 "$CAPRESE_CLI" bench-verify --backend cuda --weights f16 \
+      --json "$OUTDIR/bench-verify.json" --plot "$OUTDIR/bench-verify.png"
+  fi
   if [ $MODE = gpu ] && [ -n "${CAPRESE_GPU_PEERS:-}" ]; then
     CAPRESE_NATIVE_LIBRARY=$LIB run_step ilgpu-peer 120 0 "$CAPRESE_GPU_PEERS" "$OUTDIR/ilgpu-peer.json"
   fi

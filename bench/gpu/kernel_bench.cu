@@ -27,7 +27,7 @@
 // are exercised exactly as on a GPU.
 //
 //   caprese_kernel_bench [--sweep tiny|quick|full] [--reps N] [--json path] [--device D]
-//                        [--suite all|ops|sparse_ffn] [--budget-s S] [--flush-kib K]
+//                        [--suite all|ops|sparse_ffn|verify] [--budget-s S] [--flush-kib K]
 #ifndef CAPRESE_CUDA_SIM
 #include <cublas_v2.h>
 #endif
@@ -777,12 +777,12 @@ int main(int argc, char** argv) {
       sweep = argv[++i];
     } else if (a == "--suite" && has_value &&
                (std::string(argv[i + 1]) == "all" || std::string(argv[i + 1]) == "ops" ||
-                std::string(argv[i + 1]) == "sparse_ffn")) {
+                std::string(argv[i + 1]) == "sparse_ffn" || std::string(argv[i + 1]) == "verify")) {
       suite = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: %s [--sweep tiny|quick|full] [--reps N] [--json path] [--device D] "
-                   "[--suite all|ops|sparse_ffn] [--budget-s S] [--flush-kib K]\n",
+                   "[--suite all|ops|sparse_ffn|verify] [--budget-s S] [--flush-kib K]\n",
                    argv[0]);
       return 2;
     }
@@ -806,19 +806,31 @@ int main(int argc, char** argv) {
                  caprese_last_error());
     return 3;
   }
-  const Sweep sw = MakeSweep(sweep);
+  Sweep sw = MakeSweep(sweep);
+  if (suite == "verify") {
+    // The cost model of speculative decoding and Sirius: a dense pass verifying k drafted rows is the layer's
+    // matmuls at M = k, so every M from 1 to 16 (1 to 5 on the simulator) in the decode dtype; the ratio of each
+    // to M = 1 is what `caprese bench-verify` measures end to end where .NET is available.
+    sw.ms.clear();
+    for (int64_t m = 1; m <= (simulated ? 5 : 16); ++m) sw.ms.push_back(m);
+    sw.matmul_dtypes = {CAPRESE_DTYPE_F16};
+  }
   Bench b(device, reps, simulated ? 1 : 5, static_cast<size_t>(flush_kib), budget_s, json, sweep);
   std::printf("%s (sm_%d%d, %d SMs), backend %s, sweep %s, median of %d repeats, L2 flushed before each\n",
               b.prop().name, b.prop().major, b.prop().minor, b.prop().multiProcessorCount, kBackendName,
               sweep.c_str(), reps);
   if (simulated) std::printf("SIMULATED: the times below are the CPU simulator's, not a GPU's\n");
   b.MeasureRoofline(sw.roofline_bytes);
-  if (suite != "sparse_ffn") {
+  if (suite == "verify") {
     BenchMatmuls(b, sw);
-    BenchRmsNorm(b, sw);
-    BenchAttention(b, sw);
+  } else {
+    if (suite != "sparse_ffn") {
+      BenchMatmuls(b, sw);
+      BenchRmsNorm(b, sw);
+      BenchAttention(b, sw);
+    }
+    if (suite != "ops") BenchSparseFfn(b, sw);
   }
-  if (suite != "ops") BenchSparseFfn(b, sw);
   CAPRESE_OR_DIE(caprese_context_synchronize(b.ctx(kDevice)));
   if (!b.WriteJson(true)) {
     std::fprintf(stderr, "caprese_kernel_bench: could not write %s\n", json.c_str());
