@@ -52,7 +52,7 @@ internal static class BenchTrainingCommand
         weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
         var backend = new BackendArguments();
         var method = new Option<string>("--sparsity-method") { Description = "griffin or cats", DefaultValueFactory = _ => "griffin" };
-        method.AcceptOnlyFromAmong("griffin", "cats");
+        method.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
         var sparsity = new Option<double>("--sparsity") { Description = "Fraction of FFN neurons skipped, in [0, 1)", DefaultValueFactory = _ => 0.5 };
         sparsity.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--sparsity must be in [0, 1)"); });
         var sparseLayers = new Option<string?>("--sparse-layers") { Description = "all or first-half (default: first-half for griffin, all for cats)" };

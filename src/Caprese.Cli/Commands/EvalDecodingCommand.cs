@@ -27,7 +27,7 @@ internal static class EvalDecodingCommand
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens generated per prompt", DefaultValueFactory = _ => 64 };
         var sequences = new Option<int>("--sequences") { Description = $"Held-out prompts used, 1..{RecoveryReport.Prompts.Length}", DefaultValueFactory = _ => RecoveryReport.Prompts.Length };
         var method = new Option<string>("--sparsity-method", "--draft-sparsity-method") { Description = "The sparse model (and draft): griffin or cats", DefaultValueFactory = _ => "griffin" };
-        method.AcceptOnlyFromAmong("griffin", "cats");
+        method.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
         var sparsity = new Option<double>("--sparsity") { Description = "Fraction of FFN neurons skipped, in [0, 1)", DefaultValueFactory = _ => 0.5 };
         var layers = new Option<string?>("--sparse-layers") { Description = "all or first-half (default: first-half for griffin, all for cats)" };
         layers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);

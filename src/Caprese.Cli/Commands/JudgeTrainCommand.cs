@@ -29,7 +29,7 @@ internal static class JudgeTrainCommand
         var sequences = new Option<int>("--sequences") { Description = "--from-draft: prompts to try (built-in story openings extended by sampled text)", DefaultValueFactory = _ => 64 };
         var tokens = new Option<int>("--tokens") { Description = "--from-draft: tokens per greedy continuation", DefaultValueFactory = _ => 32 };
         var sparsityMethod = new Option<string>("--sparsity-method") { Description = "--from-draft: the draft's sparsity, griffin or cats (default griffin, or the adapter's)" };
-        sparsityMethod.AcceptOnlyFromAmong("griffin", "cats");
+        sparsityMethod.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
         var sparsity = new Option<double>("--sparsity") { Description = "--from-draft: fraction of FFN neurons the draft skips, in [0, 1)", DefaultValueFactory = _ => 0.5 };
         var sparseLayers = new Option<string?>("--sparse-layers") { Description = "--from-draft: all or first-half (default: first-half for griffin, all for cats)" };
         sparseLayers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);

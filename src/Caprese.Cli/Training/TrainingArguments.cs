@@ -41,7 +41,7 @@ internal sealed class TrainingArguments
         Stage1Init.DefaultValueFactory = _ => defaults.Stage1Init;
         Stage2Epochs.DefaultValueFactory = _ => defaults.Stage2Epochs;
         Stage2Lr.DefaultValueFactory = _ => defaults.Stage2Lr;
-        Method.AcceptOnlyFromAmong("griffin", "cats");
+        Method.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
         Layers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);
         Stage1Init.AcceptOnlyFromAmong("paper", "rrr");
         Sparsity.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--sparsity must be in [0, 1)"); });

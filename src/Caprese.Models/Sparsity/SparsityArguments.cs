@@ -5,6 +5,9 @@ public static class SparsityArguments
 {
     /// <summary>The accepted <c>--sparsity-method</c> names (<see cref="FfnMethods"/>).</summary>
     public static readonly string[] Methods = [.. FfnMethods.Names];
+
+    /// <summary>The methods Caprese adapters repair (the sparse FFN kernel's): what training and drafts accept.</summary>
+    public static readonly string[] AdapterMethods = [.. FfnMethods.All.Where(m => m.TakesAdapters).Select(m => m.Name)];
     public static readonly string[] LayerChoices = ["all", "first-half"];
 
     /// <summary>The options for a model of <paramref name="layers"/> layers; <paramref name="sparseLayers"/> null = the method's default.</summary>
