@@ -7,6 +7,7 @@ using Caprese.Models.Decoding;
 using Caprese.Models.Decoding.Judge;
 using Caprese.Models.Generation;
 using Caprese.Models.Loading;
+using Caprese.Models.Sessions;
 using Caprese.Models.Sparsity;
 
 namespace Caprese.Cli.Commands;
@@ -134,6 +135,8 @@ internal static class GenerateCommand
         using (loaded)
         {
             GenerationOptions options;
+            FfnPolicy policy;
+            TextGenerator generator;
             try
             {
                 var sparsity = request.Sparsity.Resolve(loaded.Config.Layers);
@@ -141,13 +144,17 @@ internal static class GenerateCommand
                 {
                     // The file is checked against this model (fingerprint, shapes) before anything runs.
                     var adapters = AdapterFile.Load(adapterPath, loaded.Model).Adapters;
-                    loaded.Model.SetSparsity(await CalibrateAsync(loaded, request.Sparsity.Explicit ? sparsity : adapters.Sparsity, request.CalibrationPath));
-                    loaded.Model.SetAdapters(adapters, request.AdapterForm);
+                    var adapted = await CalibrateAsync(loaded, request.Sparsity.Explicit ? sparsity : adapters.Sparsity, request.CalibrationPath);
+                    if (adapters.MismatchWith(loaded.Config, adapted) is { } problem)
+                        throw new ArgumentException(problem);
+                    policy = new FfnPolicy(adapted, adapters, request.AdapterForm);
                 }
                 else
                 {
-                    loaded.Model.SetSparsity(await CalibrateAsync(loaded, sparsity, request.CalibrationPath));
+                    policy = new FfnPolicy(await CalibrateAsync(loaded, sparsity, request.CalibrationPath));
                 }
+                // The generator's session is the only one: no built-in session (and second KV cache) is made.
+                generator = new TextGenerator(loaded.Model, loaded.Tokenizer, policy);
                 options = request.Options with { Decoding = request.Decoding.Resolve(loaded) };
             }
             catch (CalibrationException ex)
@@ -165,7 +172,7 @@ internal static class GenerateCommand
             try
             {
                 await stdout.WriteAsync(request.Prompt);
-                await foreach (var piece in loaded.Generator.GenerateAsync(request.Prompt, options, ct))
+                await foreach (var piece in generator.GenerateAsync(request.Prompt, options, ct))
                 {
                     await stdout.WriteAsync(piece);
                     await stdout.FlushAsync(ct);
@@ -184,10 +191,10 @@ internal static class GenerateCommand
                 return ExitCodes.BadArguments;
             }
 
-            var s = loaded.Generator.LastStats!;
+            var s = generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(loaded.Model.Sparsity, loaded.Config.Layers)}{(loaded.Model.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {loaded.Model.AdapterForm.ToString().ToLowerInvariant()}" : "")}{DescribeDecoding(options.Decoding, s, loaded)}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(policy.Sparsity, loaded.Config.Layers)}{(policy.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {policy.AdapterForm.ToString().ToLowerInvariant()}" : "")}{DescribeDecoding(options.Decoding, s, loaded, policy)}]"));
             return ExitCodes.Ok;
         }
     }
@@ -220,7 +227,7 @@ internal static class GenerateCommand
     private sealed class CalibrationException(string message, Exception? inner = null) : Exception(message, inner);
 
     // The method's counters: what it cost in full-model passes and in weight bytes read per token.
-    private static string DescribeDecoding(IDecodingMethod? method, GenerationStats s, LoadedModel loaded)
+    private static string DescribeDecoding(IDecodingMethod? method, GenerationStats s, LoadedModel loaded, FfnPolicy policy)
     {
         if (method is null or PlainDecoding)
             return "";
@@ -228,7 +235,7 @@ internal static class GenerateCommand
         string settings = method is DraftVerifyDecoding dv ? (method.Name == "sirius" ? $"kernel {dv.DraftLength}" : $"γ={dv.DraftLength}") : "";
         string judged = method.Name == "judge" ? $" ({d.AcceptedByJudgeOnly} by the judge alone)" : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $", decoding: {method.Name} {settings}: {d.AverageAdvance:F2} tokens per dense pass (AAL), {d.Accepted}/{d.Drafted} drafts kept{judged}, effective density {d.EffectiveDensity(loaded.Model, loaded.Model.Policy):F3}");
+            $", decoding: {method.Name} {settings}: {d.AverageAdvance:F2} tokens per dense pass (AAL), {d.Accepted}/{d.Drafted} drafts kept{judged}, effective density {d.EffectiveDensity(loaded.Model, policy):F3}");
     }
 
     private static string Describe(SparsityOptions o, int layers)
