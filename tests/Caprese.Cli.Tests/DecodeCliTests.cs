@@ -37,6 +37,18 @@ public sealed class DecodeCliTests : IDisposable
         Assert.Contains(message, r.Stderr + r.Stdout);
     }
 
+    // The whole judge path from the command line: train a head on the draft's deviations, decode with it.
+    [Fact]
+    public void JudgeTrainThenGenerateWithTheHead()
+    {
+        string head = Path.Combine(_dir, "judge.safetensors");
+        var t = CapreseProcess.Run(_dir, "judge-train", "--from-draft", "--sequences", "16", "--tokens", "16", "--epochs", "10", "--out", head);
+        Assert.True(t.ExitCode == 0, t.Stderr);
+        var g = CapreseProcess.Run(_dir, "generate", "-n", "32", "--decode", "judge", "--sparsity-method", "griffin", "--judge", head, "--judge-threshold", "0.3");
+        Assert.True(g.ExitCode == 0, g.Stderr);
+        Assert.Matches(@"decoding: judge γ=8: [0-9.]+ tokens per dense pass \(AAL\), \d+/\d+ drafts kept \(\d+ by the judge alone\)", g.Stdout);
+    }
+
     [Fact]
     public void AJudgeFileThatIsNotOneIsAModelError()
     {
