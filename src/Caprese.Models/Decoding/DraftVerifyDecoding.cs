@@ -133,19 +133,7 @@ public sealed class DraftVerifyDecoding : IDecodingMethod
                 Logits: !_choice.IsGreedy || _rule.NeedsDenseLogits, Argmax: _choice.IsGreedy, Hidden: _rule.NeedsHidden));
             var block = new VerifyBlock(_choice, drafted, draftProbs, dense, _random, Distribution);
 
-            int kept = 0, byJudge = 0, next = -1;
-            for (; kept < gamma; kept++)
-            {
-                var verdict = _rule.Check(block, kept);
-                if (!verdict.Accept)
-                {
-                    next = _rule.Replacement(block, kept);
-                    break;
-                }
-                byJudge += verdict.ByJudgeOnly ? 1 : 0;
-            }
-            if (next < 0)
-                next = block.DenseChoice(gamma); // every draft kept: the full model's token after the last one
+            var (kept, next, byJudge) = Decide(_rule, block);
 
             _session.Rollback(p0 + kept + 1);
             for (int i = 0; i < kept; i++)
@@ -166,6 +154,25 @@ public sealed class DraftVerifyDecoding : IDecodingMethod
         }
 
         private int Draw(ReadOnlySpan<float> logits) => TokenDistribution.Sample(Distribution(logits), _random!.NextDouble());
+    }
+
+    /// <summary>
+    /// The drafts a rule keeps, in order, until its first rejection; then the full model's token in place of the
+    /// rejected draft, or after the last one when every draft is kept. Uniforms are drawn in the order of
+    /// <see cref="SpeculativeAcceptance.Verify(ReadOnlySpan{int}, ReadOnlySpan{float}, ReadOnlySpan{float}, Func{double}, Span{float})"/>
+    /// (one per test, then one for the replacement or the bonus), which the speculative rule is tested against.
+    /// </summary>
+    internal static (int Kept, int Next, int ByJudgeOnly) Decide(IAcceptanceRule rule, VerifyBlock block)
+    {
+        int gamma = block.Drafted.Length, byJudge = 0;
+        for (int kept = 0; kept < gamma; kept++)
+        {
+            var verdict = rule.Check(block, kept);
+            if (!verdict.Accept)
+                return (kept, rule.Replacement(block, kept), byJudge);
+            byJudge += verdict.ByJudgeOnly ? 1 : 0;
+        }
+        return (gamma, block.DenseChoice(gamma), byJudge); // every draft kept: the full model's token after the last one
     }
 }
 

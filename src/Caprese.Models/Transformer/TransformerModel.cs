@@ -26,7 +26,6 @@ public sealed class TransformerModel : IDisposable
     private readonly DeviceBuffer?[] _transposedDown;
     private readonly HashSet<DecodeSession> _sessions = [];
     private DecodeSession? _builtIn;
-    private int _sequenceClaimed;
     private bool _disposed;
 
     /// <param name="context">The context <paramref name="weights"/> live in; the model runs every op on it.</param>
@@ -223,31 +222,6 @@ public sealed class TransformerModel : IDisposable
 
     /// <summary>Stage-1 collection on the built-in session (see <see cref="DecodeSession.DecodeCapturingFfn"/>).</summary>
     internal void DecodeStepCapturingFfn(int token, int pos, FfnCaptureHandler capture) => BuiltInSession.DecodeCapturingFfn(token, pos, capture);
-
-    /// <summary>
-    /// Claims the built-in session for one sequence until the returned handle is disposed, so that a second user of
-    /// the built-in session while one runs throws instead of overwriting its cache.
-    /// </summary>
-    /// <exception cref="InvalidOperationException">another sequence holds the built-in session.</exception>
-    internal IDisposable ClaimSequence()
-    {
-        if (Interlocked.CompareExchange(ref _sequenceClaimed, 1, 0) != 0)
-            throw new InvalidOperationException(
-                "the model's built-in session is already generating another sequence: wait for that generation to finish " +
-                "(or dispose its stream), or give each concurrent sequence its own session (TransformerModel.CreateSession)");
-        return new SequenceClaim(this);
-    }
-
-    private sealed class SequenceClaim(TransformerModel model) : IDisposable
-    {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-                Volatile.Write(ref model._sequenceClaimed, 0);
-        }
-    }
 
     public void Dispose()
     {
