@@ -20,7 +20,7 @@ internal static class BenchCommand
         var backend = BackendArguments.CreateOption();
         var device = new Option<int>("--device", "-d") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0 };
         var weights = new Option<string>("--weights") { Description = "f32, f16 or bf16", DefaultValueFactory = _ => "bf16" };
-        weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        weights.AcceptOnlyFromAmong(CommandFailures.WeightNames);
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prefill length", DefaultValueFactory = _ => 32 };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Greedy decode steps timed", DefaultValueFactory = _ => 32 };
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file (written atomically)" };
@@ -37,7 +37,7 @@ internal static class BenchCommand
             if (parse.GetValue(layers) is > 0 and var n)
                 config = config with { Layers = n };
             var options = new ModelLoadOptions(BackendArguments.Parse(parse.GetValue(backend)!), parse.GetValue(device));
-            var dtype = parse.GetValue(weights) switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
+            var dtype = CommandFailures.ParseWeights(parse.GetValue(weights)!);
             return Run(parse.GetValue(preset)!, config, options, dtype, parse.GetValue(promptTokens), parse.GetValue(decodeTokens),
                 parse.GetValue(json));
         });

@@ -49,7 +49,7 @@ internal static class BenchTrainingCommand
         };
         var layers = new Option<int>("--layers") { Description = "Layers of the synthetic preset model", DefaultValueFactory = _ => 1 };
         var weights = new Option<string?>("--weights") { Description = "f32, f16 or bf16 (default: bf16 for a preset, f32 for --model)" };
-        weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        weights.AcceptOnlyFromAmong(CommandFailures.WeightNames);
         var backend = new BackendArguments();
         var method = new Option<string>("--sparsity-method") { Description = "griffin or cats", DefaultValueFactory = _ => "griffin" };
         method.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
@@ -123,17 +123,17 @@ internal static class BenchTrainingCommand
         {
             if (s.ModelPath is { } path)
             {
-                var dtype = ParseWeights(s.Weights ?? "f32");
+                var dtype = CommandFailures.ParseWeights(s.Weights ?? "f32");
                 var (opened, code) = await ModelOpener.OpenAsync(path, s.Load with { WeightType = dtype }, needTokenizer: false, ct);
                 if (opened is null)
                     return code;
                 loaded = opened;
                 name = path == DefaultModel.Path ? "stories260K (embedded)" : path;
-                weightsName = WeightsName(dtype);
+                weightsName = CommandFailures.WeightsName(dtype);
             }
             else
             {
-                var dtype = ParseWeights(s.Weights ?? "bf16");
+                var dtype = CommandFailures.ParseWeights(s.Weights ?? "bf16");
                 var full = Presets[s.Preset!]();
                 if (s.Layers > full.Layers)
                     return await Fail($"--layers {s.Layers} exceeds {s.Preset}'s {full.Layers} layers", ExitCodes.BadArguments);
@@ -141,10 +141,10 @@ internal static class BenchTrainingCommand
                 BackendArguments.NoteIfSimulator(s.Load.Backend, Console.Error); // ModelOpener notes it on the --model path
                 loaded = SyntheticModel.Create(config, seed: 1, dtype, s.Load, cancellationToken: ct);
                 name = s.Preset!;
-                weightsName = WeightsName(dtype);
+                weightsName = CommandFailures.WeightsName(dtype);
             }
         }
-        catch (Exception ex) when (Classify(ex) is { } failure)
+        catch (Exception ex) when (CommandFailures.Classify(ex, "try fewer --layers, --tokens or --batch, or --weights bf16") is { } failure)
         {
             return await Fail(failure.Message, failure.Code);
         }
@@ -160,7 +160,7 @@ internal static class BenchTrainingCommand
             {
                 return Measure(s, loaded, name, weightsName, buildS, ct);
             }
-            catch (Exception ex) when (Classify(ex) is { } failure)
+            catch (Exception ex) when (CommandFailures.Classify(ex, "try fewer --layers, --tokens or --batch, or --weights bf16") is { } failure)
             {
                 return await Fail(failure.Message, failure.Code);
             }
@@ -301,21 +301,6 @@ internal static class BenchTrainingCommand
         int n = sorted.Length;
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
-
-    private static (string Message, int Code)? Classify(Exception ex) => ex switch
-    {
-        CapreseOutOfMemoryException e => ($"out of memory: {e.NativeMessage}", ExitCodes.OutOfMemory),
-        OutOfMemoryException => ("out of host memory (try fewer --layers, --tokens or --batch, or --weights bf16)", ExitCodes.OutOfMemory),
-        CapreseBackendUnavailableException e => (e.NativeMessage, ExitCodes.BackendUnavailable),
-        CapreseException e => (e.Message, ExitCodes.BackendUnavailable),
-        ArgumentException or NotSupportedException => (ex.Message, ExitCodes.BadArguments),
-        ModelFormatException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (ex.Message, ExitCodes.BadModel),
-        _ => null,
-    };
-
-    private static DType ParseWeights(string w) => w switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
-
-    private static string WeightsName(DType d) => d.ToString().ToLowerInvariant();
 
     private static string Bytes(double b) => b >= 1e9 ? Inv($"{b / 1e9:F2} GB") : Inv($"{b / 1e6:F1} MB");
 

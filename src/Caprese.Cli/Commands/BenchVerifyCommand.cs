@@ -31,16 +31,7 @@ internal static class BenchVerifyCommand
 
     private const double MaxRelativeLogitDifference = 1e-3;
 
-    // TinyLlama-1.1B: Llama 2 architecture, D 2048, H 5632, 22 layers, 32 query heads and 4 KV heads of 64, vocabulary 32000.
-    private static ModelConfig TinyLlama11B => ModelPresets.Llama31_8B with
-    {
-        Dim = 2048, HiddenDim = 5632, Layers = 22, Heads = 32, KvHeads = 4, HeadDim = 64, Vocab = 32000,
-        RopeTheta = 10000f, RopeScaling = null, MaxSeqLen = 2048,
-    };
-
-    /// <summary>The library's presets and the 1B-class shape this benchmark defaults to.</summary>
-    public static IReadOnlyDictionary<string, Func<ModelConfig>> Presets { get; } =
-        new Dictionary<string, Func<ModelConfig>>(ModelPresets.ByName) { [DefaultPreset] = () => TinyLlama11B };
+    private static IReadOnlyDictionary<string, Func<ModelConfig>> Presets => ModelPresets.ByName;
 
     private sealed record Settings(
         string Preset, int Layers, DType Weights, ModelLoadOptions Load, int MaxRows, int Context, int Repeats, string Method,
@@ -59,7 +50,7 @@ internal static class BenchVerifyCommand
             Description = "Layers to instantiate, at most the preset's (0 = all)", DefaultValueFactory = _ => 0,
         };
         var weights = new Option<string>("--weights") { Description = "f32, f16 or bf16", DefaultValueFactory = _ => "bf16" };
-        weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        weights.AcceptOnlyFromAmong(CommandFailures.WeightNames);
         var backend = new BackendArguments();
         var maxRows = new Option<int>("--max-rows")
         {
@@ -143,7 +134,7 @@ internal static class BenchVerifyCommand
                 if (aals[i] > gammas[i] + 1)
                     return Fail($"--aal {aals[i].ToString(CultureInfo.InvariantCulture)} for γ = {gammas[i]}: a round emits at most γ + 1 = {gammas[i] + 1} tokens",
                         ExitCodes.BadArguments);
-            var settings = new Settings(name, n == 0 ? presetLayers : n, ParseWeights(parse.GetValue(weights)!), backend.LoadOptions(parse),
+            var settings = new Settings(name, n == 0 ? presetLayers : n, CommandFailures.ParseWeights(parse.GetValue(weights)!), backend.LoadOptions(parse),
                 parse.GetValue(maxRows), parse.GetValue(context), parse.GetValue(repeats), parse.GetValue(method)!, parse.GetValue(sparsity),
                 parse.GetValue(sparseLayers), gammas, ParseDoubles(parse.GetValue(acceptance))!, aals, parse.GetValue(json),
                 parse.GetValue(plot), parse.GetValue(note) ?? [], CommandLine());
@@ -186,12 +177,12 @@ internal static class BenchVerifyCommand
         {
             var sparsityOptions = SparsityArguments.Parse(s.Method, s.Sparsity, s.SparseLayers, config.Layers);
             var clock = Stopwatch.StartNew();
-            Console.Error.WriteLine(Inv($"building a random-weight {s.Preset} model, {config.Layers} layers, {WeightsName(s.Weights)} ..."));
+            Console.Error.WriteLine(Inv($"building a random-weight {s.Preset} model, {config.Layers} layers, {CommandFailures.WeightsName(s.Weights)} ..."));
             using var loaded = SyntheticModel.Create(config, seed: 1, s.Weights, s.Load with { WeightType = s.Weights }, cancellationToken: ct);
             double buildS = clock.Elapsed.TotalSeconds;
             return Measure(s, loaded, sparsityOptions, verifyRows, buildS, ct);
         }
-        catch (Exception ex) when (Classify(ex) is { } failure)
+        catch (Exception ex) when (CommandFailures.Classify(ex, "try fewer --layers or --weights bf16") is { } failure)
         {
             return Error(failure.Message, failure.Code);
         }
@@ -352,7 +343,7 @@ internal static class BenchVerifyCommand
         return new BenchVerifyReport
         {
             Preset = s.Preset, Layers = config.Layers, PresetLayers = Presets[s.Preset]().Layers, Dim = config.Dim,
-            HiddenDim = config.HiddenDim, Vocab = config.Vocab, Weights = WeightsName(s.Weights), Backend = BackendArguments.Name(loaded.Backend),
+            HiddenDim = config.HiddenDim, Vocab = config.Vocab, Weights = CommandFailures.WeightsName(s.Weights), Backend = BackendArguments.Name(loaded.Backend),
             Device = gpu?.Name ?? CpuName(), Machine = Environment.MachineName,
             Threads = cpu ? (s.Load.NumThreads > 0 ? s.Load.NumThreads : Environment.ProcessorCount) : 0,
             LogicalProcessors = Environment.ProcessorCount, Commit = GitCommit(), CapreseVersion = CapreseLibrary.Version,
@@ -485,20 +476,6 @@ internal static class BenchVerifyCommand
 
     private static string CommandLine() =>
         "caprese " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
-
-    private static (string Message, int Code)? Classify(Exception ex) => ex switch
-    {
-        CapreseOutOfMemoryException e => ($"out of memory: {e.NativeMessage}", ExitCodes.OutOfMemory),
-        OutOfMemoryException => ("out of host memory (try fewer --layers or --weights bf16)", ExitCodes.OutOfMemory),
-        CapreseBackendUnavailableException e => (e.NativeMessage, ExitCodes.BackendUnavailable),
-        CapreseException e => (e.Message, ExitCodes.BackendUnavailable),
-        ArgumentException or NotSupportedException => (ex.Message, ExitCodes.BadArguments),
-        _ => null,
-    };
-
-    private static DType ParseWeights(string w) => w switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
-
-    private static string WeightsName(DType d) => d.ToString().ToLowerInvariant();
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -93,11 +93,10 @@ internal static class EvalDecodingCommand
                 evaluator = new DecodingEvaluator(loaded.Model, prompts, request.Tokens);
                 perStep = new QualityEvaluator(loaded.Model, prompts, request.Tokens);
             }
-            catch (Exception ex) when (ex is ArgumentException or ModelFormatException or AdapterMismatchException or JudgeHeadMismatchException
-                or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+            catch (Exception ex) when (CommandFailures.InputErrorCode(ex) is { } exit)
             {
                 await stderr.WriteLineAsync($"error: {ex.Message}");
-                return ex is ArgumentException ? ExitCodes.BadArguments : ExitCodes.BadModel;
+                return exit;
             }
 
             var rows = new List<(DecodingQuality Quality, double? Kl)>();

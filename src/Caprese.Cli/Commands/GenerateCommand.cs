@@ -21,7 +21,7 @@ internal static class GenerateCommand
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue", DefaultValueFactory = _ => "Once upon a time" };
         var backend = new BackendArguments();
         var weights = new Option<string>("--weights") { Description = "Storage type of the weight matrices: f32, f16 or bf16", DefaultValueFactory = _ => "f32" };
-        weights.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        weights.AcceptOnlyFromAmong(CommandFailures.WeightNames);
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 256 };
         var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "Sample among the K most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
@@ -91,7 +91,7 @@ internal static class GenerateCommand
             parse.GetValue(prompt)!,
             backend.LoadOptions(parse) with
             {
-                WeightType = parse.GetValue(weights) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 },
+                WeightType = CommandFailures.ParseWeights(parse.GetValue(weights)!),
                 ContextLength = parse.GetValue(context),
             },
             new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed),
@@ -162,11 +162,10 @@ internal static class GenerateCommand
                 await stderr.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.BadArguments;
             }
-            catch (Exception ex) when (ex is ArgumentException or ModelFormatException or AdapterMismatchException or JudgeHeadMismatchException
-                or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+            catch (Exception ex) when (CommandFailures.InputErrorCode(ex) is { } exit)
             {
                 await stderr.WriteLineAsync($"error: {ex.Message}");
-                return ex is ArgumentException ? ExitCodes.BadArguments : ExitCodes.BadModel;
+                return exit;
             }
             var stdout = Console.Out;
             try

@@ -19,6 +19,7 @@ public static class ModelPresets
         ["llama-3.1-70b"] = () => Llama31_70B,
         ["qwen2.5-14b"] = () => Qwen25_14B,
         ["gemma-2-9b"] = () => Gemma2_9B,
+        ["tinyllama-1.1b"] = () => TinyLlama11B,
         ["tiny-llama"] = () => Tiny(ModelFamily.Llama),
         ["tiny-qwen2"] = () => Tiny(ModelFamily.Qwen2),
         ["tiny-gemma2"] = () => Tiny(ModelFamily.Gemma2),
@@ -27,6 +28,13 @@ public static class ModelPresets
     public static ModelConfig Llama31_8B => Llama31(dim: 4096, hidden: 14336, layers: 32, heads: 32);
 
     public static ModelConfig Llama31_70B => Llama31(dim: 8192, hidden: 28672, layers: 80, heads: 64);
+
+    /// <summary>TinyLlama-1.1B: the Llama 2 architecture at 1B scale (22 layers, 32 query and 4 KV heads of 64).</summary>
+    public static ModelConfig TinyLlama11B => Llama31_8B with
+    {
+        Dim = 2048, HiddenDim = 5632, Layers = 22, Heads = 32, KvHeads = 4, HeadDim = 64, Vocab = 32000,
+        RopeTheta = 10000f, RopeScaling = null, MaxSeqLen = 2048,
+    };
 
     public static ModelConfig Qwen25_14B => new()
     {
