@@ -103,9 +103,7 @@ public sealed partial class DecodeSession : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">The positions skip past <see cref="Length"/> or exceed the context.</exception>
     public ForwardResult Forward(ReadOnlySpan<int> tokens, int pos0, ForwardKind kind, ForwardOutputs outputs)
     {
-        if (pos0 > Length)
-            throw new ArgumentOutOfRangeException(nameof(pos0), pos0,
-                $"position {pos0} would skip positions {Length}..{pos0 - 1}, which hold no keys (the session's length is {Length})");
+        CheckNoGap(pos0);
         return ForwardAt(tokens, pos0, kind, outputs);
     }
 
@@ -116,9 +114,16 @@ public sealed partial class DecodeSession : IDisposable
     /// <summary>Runs the tokens and draws the next token from the last row on the backend (only the id comes back).</summary>
     public int ForwardSample(ReadOnlySpan<int> tokens, int pos0, ForwardKind kind, SamplingParams sampling)
     {
-        if (pos0 > Length)
-            throw new ArgumentOutOfRangeException(nameof(pos0), pos0, $"position {pos0} would skip positions {Length}..{pos0 - 1} (the session's length is {Length})");
+        CheckNoGap(pos0);
         return ForwardSampleAt(tokens, pos0, kind, sampling);
+    }
+
+    // The public passes start at most at Length: a later position would attend to keys never written.
+    private void CheckNoGap(int pos0)
+    {
+        if (pos0 > Length)
+            throw new ArgumentOutOfRangeException(nameof(pos0), pos0,
+                $"position {pos0} would skip positions {Length}..{pos0 - 1}, which hold no keys (the session's length is {Length})");
     }
 
     /// <summary>

@@ -51,6 +51,9 @@ public sealed class ForwardResult
     /// <summary>All returned logits, [Rows, Vocab] row-major.</summary>
     public ReadOnlySpan<float> AllLogits => _logits ?? throw new InvalidOperationException("this forward pass did not return logits");
 
+    /// <summary>All returned hidden states, [Rows, Dim] row-major.</summary>
+    public ReadOnlySpan<float> AllHidden => _hidden ?? throw new InvalidOperationException("this forward pass did not return hidden states");
+
     private int Check(int row) =>
         (uint)row < (uint)Rows ? row : throw new ArgumentOutOfRangeException(nameof(row), row, $"the pass returned {Rows} row(s)");
 }

@@ -96,19 +96,15 @@ public sealed class DraftTripleSource : IDisposable
     /// </summary>
     internal static int[] GreedyContinuation(DecodeSession session, int[] prompt, int maxTokens, IReadOnlySet<int> stopTokens)
     {
-        int context = session.Config.MaxSeqLen;
-        if (prompt.Length >= context)
+        if (prompt.Length >= session.Config.MaxSeqLen)
             return [];
-        var tokens = new List<int>(maxTokens);
-        int next = session.Forward(prompt, 0, ForwardKind.Prefill, ForwardOutputs.LastArgmax).Argmax(0);
-        while (!stopTokens.Contains(next))
-        {
-            tokens.Add(next);
-            int position = prompt.Length + tokens.Count - 1;
-            if (tokens.Count == maxTokens || position >= context) // the last token cannot be fed
-                break;
-            next = session.Forward([next], position, ForwardKind.Decode, ForwardOutputs.LastArgmax).Argmax(0);
-        }
+        // Plain greedy decoding, one token at a time so that a stop token ends it at once.
+        var run = PlainDecoding.Instance.Start(session, prompt, TokenChoice.Greedy);
+        var tokens = new List<int>(maxTokens) { run.Pending };
+        while (!stopTokens.Contains(tokens[^1]) && tokens.Count < maxTokens && session.Length < session.Config.MaxSeqLen)
+            run.Advance(tokens, 1);
+        if (stopTokens.Contains(tokens[^1]))
+            tokens.RemoveAt(tokens.Count - 1);
         return [.. tokens];
     }
 

@@ -35,11 +35,7 @@ public static class JudgeDataset
         return tokens =>
         {
             ArgumentNullException.ThrowIfNull(tokens);
-            var result = session.Forward(tokens, 0, ForwardKind.Prefill, new ForwardOutputs(OutputRows.All, Logits: false, Hidden: true));
-            var rows = new float[checked(result.Rows * result.Dim)];
-            for (int r = 0; r < result.Rows; r++)
-                result.Hidden(r).CopyTo(rows.AsSpan(r * result.Dim, result.Dim));
-            return rows;
+            return session.Forward(tokens, 0, ForwardKind.Prefill, new ForwardOutputs(OutputRows.All, Logits: false, Hidden: true)).AllHidden.ToArray();
         };
     }
 
