@@ -17,6 +17,13 @@ public sealed record GenerationOptions(
     /// <summary>How tokens are produced; null = <see cref="Decoding.PlainDecoding"/> (one token per forward pass).</summary>
     public Decoding.IDecodingMethod? Decoding { get; init; }
 
+    /// <summary>
+    /// Ends generation (<see cref="StopReason.StopCondition"/>) as soon as it returns true for the text generated so far,
+    /// before stop strings are cut from it; asked once per generated token. For ends a literal stop string cannot say,
+    /// e.g. "a complete <c>#### 18</c> line". The text it was true for is emitted whole; null = none.
+    /// </summary>
+    public Func<string, bool>? StopWhen { get; init; }
+
     public void Validate()
     {
         if (MaxTokens < 0)

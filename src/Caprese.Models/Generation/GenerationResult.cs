@@ -25,7 +25,8 @@ public sealed record GenerationStats(
     /// <summary>Tokens chosen after the prefill per second of decoding (one per step for plain decoding).</summary>
     public double DecodeTokensPerSecond => DecodeMilliseconds > 0 ? DecodeTokens * 1000.0 / DecodeMilliseconds : 0;
 
-    private long DecodeTokens => Decoding.Tokens > 0 ? Decoding.Tokens : DecodeSteps;
+    /// <summary>Tokens chosen after the prefill: the decoding method's count, or one per step where it kept none.</summary>
+    public long DecodeTokens => Decoding.Tokens > 0 ? Decoding.Tokens : DecodeSteps;
 }
 
 public enum StopReason
@@ -38,4 +39,6 @@ public enum StopReason
     ContextFull,
     /// <summary>The text reached one of <see cref="GenerationOptions.StopStrings"/>.</summary>
     StopString,
+    /// <summary><see cref="GenerationOptions.StopWhen"/> returned true.</summary>
+    StopCondition,
 }

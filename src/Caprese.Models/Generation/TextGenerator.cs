@@ -90,6 +90,7 @@ public sealed class TextGenerator
 
             var decoder = _tokenizer.CreateDecoder(previousToken: promptIds[^1]);
             var stops = new StopStringFilter(options.StopStrings ?? []);
+            var decoded = options.StopWhen is null ? null : new StringBuilder(); // the text StopWhen looks at
             var chosen = new List<int> { decoding.Pending };
             int nextChosen = 0;
             double decodeMs = 0;
@@ -118,10 +119,16 @@ public sealed class TextGenerator
                     break;
                 }
                 run.Generated.Add(next);
-                yield return stops.Push(decoder.Append(next));
+                string piece = decoder.Append(next);
+                yield return stops.Push(piece);
                 if (stops.Stopped)
                 {
                     reason = StopReason.StopString;
+                    break;
+                }
+                if (options.StopWhen is { } stopWhen && stopWhen(decoded!.Append(piece).ToString()))
+                {
+                    reason = StopReason.StopCondition; // what the filter still holds is flushed below
                     break;
                 }
             }
