@@ -40,6 +40,7 @@ internal static class DemoCommand
             command.Options.Add(o);
         foreach (var o in training.All)
             command.Options.Add(o);
+        command.Validators.Add(training.ValidateCombination);
         command.SetAction((parse, ct) => RunAsync(parse, training, parse.GetValue(model) ?? DefaultModel.Path,
             backend.LoadOptions(parse),
             parse.GetValue(adapter), parse.GetValue(save), parse.GetValue(tokens), ct));

@@ -34,6 +34,7 @@ internal static class DistillCommand
             command.Options.Add(o);
         foreach (var o in training.All)
             command.Options.Add(o);
+        command.Validators.Add(training.ValidateCombination);
         command.SetAction((parse, ct) => RunAsync(parse, training,
             parse.GetValue(model) ?? DefaultModel.Path,
             backend.LoadOptions(parse),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Caprese.Models;
+using Caprese.Models.MathReasoning;
 using Caprese.Models.Sparsity;
 using Caprese.Models.Training.Corpus;
 using Caprese.Models.Training.EndToEnd;
@@ -20,6 +21,8 @@ internal sealed class TrainingArguments
     public Option<int> PromptTokens { get; } = new("--prompt-tokens") { Description = "Prompt length of each training sequence (dense prefill)", DefaultValueFactory = _ => 16 };
     public Option<int> ContinuationTokens { get; } = new("--continuation-tokens") { Description = "Continuation length of each generated sequence (the sparse decode positions)" };
     public Option<string?> Corpus { get; } = new("--corpus") { Description = "Train on a text file (samples separated by blank lines) or a JSONL file (\"question\" or \"text\") instead of generated text" };
+    public Option<string?> Problems { get; } = new("--problems") { Description = "Train on math problems solved by the dense model itself (the paper's recipe): a JSONL file of {\"question\", \"answer\"}; each question, formatted by --prompt-format, is the prompt and the dense model's greedy answer (up to --continuation-tokens, ending at EOS) the continuation; --samples caps how many are used" };
+    public Option<string> PromptFormat { get; } = new("--prompt-format") { Description = "--problems: how a question becomes a prompt (qa or instruct)", DefaultValueFactory = _ => "qa" };
     public Option<string?> Prefix { get; } = new("--prefix") { Description = "Text put before every corpus sample, e.g. \"Please reason step by step.\"" };
     public Option<double> HeldOut { get; } = new("--held-out") { Description = "Fraction of the corpus kept out of training for the held-out stage-2 loss", DefaultValueFactory = _ => 0.1 };
     public Option<int> Stage1Epochs { get; } = new("--stage1-epochs") { Description = "Stage-1 Adam epochs per layer (0 with --stage1-init rrr = the closed-form optimum alone)" };
@@ -44,6 +47,7 @@ internal sealed class TrainingArguments
         Method.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
         Layers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);
         Stage1Init.AcceptOnlyFromAmong("paper", "rrr");
+        PromptFormat.AcceptOnlyFromAmong([.. MathPromptFormats.Names]);
         Sparsity.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--sparsity must be in [0, 1)"); });
         HeldOut.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--held-out must be in [0, 1)"); });
         foreach (var o in new[] { Rank, Stage1Epochs, Stage2Epochs })
@@ -54,9 +58,21 @@ internal sealed class TrainingArguments
             o.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v > 0 && double.IsFinite(v))) r.AddError($"{o.Name} must be a finite value > 0"); });
     }
 
+    /// <summary>Options that contradict each other are errors (add to the command's validators).</summary>
+    public void ValidateCombination(System.CommandLine.Parsing.CommandResult r)
+    {
+        bool problems = r.GetResult(Problems) is { Implicit: false };
+        if (problems && r.GetResult(Corpus) is { Implicit: false })
+            r.AddError("--problems and --corpus are two training corpora: give one");
+        if (problems && r.GetResult(Prefix) is { Implicit: false })
+            r.AddError("--prefix applies to --corpus; with --problems the prompt comes from --prompt-format");
+        if (!problems && r.GetResult(PromptFormat) is { Implicit: false })
+            r.AddError("--prompt-format applies only with --problems");
+    }
+
     public sealed record Defaults(int Samples, int ContinuationTokens, int Stage1Epochs, double Stage1Lr, string Stage1Init, int Stage2Epochs, double Stage2Lr);
 
-    public IEnumerable<Option> All => [Method, Sparsity, Layers, Rank, Samples, PromptTokens, ContinuationTokens, Corpus, Prefix, HeldOut,
+    public IEnumerable<Option> All => [Method, Sparsity, Layers, Rank, Samples, PromptTokens, ContinuationTokens, Corpus, Problems, PromptFormat, Prefix, HeldOut,
         Stage1Epochs, Stage1Lr, Stage1Batch, Stage1Init, Stage2Epochs, Stage2Lr, Stage2Batch, Seed];
 
     /// <param name="sparsity">Given by the command itself (then --sparsity-method, --sparse-layers and --rank are not read).</param>
@@ -83,7 +99,9 @@ internal sealed class TrainingArguments
         int prompt = p.GetValue(PromptTokens);
         DistillationCorpus corpus;
         string description;
-        if (p.GetValue(Corpus) is { } file)
+        if (p.GetValue(Problems) is { } problemFile)
+            (corpus, description) = SolvedProblems(p, model, problemFile, progress, ct);
+        else if (p.GetValue(Corpus) is { } file)
         {
             string? prefix = p.GetValue(Prefix);
             int maxTokens = Math.Min(model.Config.MaxSeqLen, prompt + p.GetValue(ContinuationTokens));
@@ -101,7 +119,30 @@ internal sealed class TrainingArguments
             description = string.Create(CultureInfo.InvariantCulture, $"synthetic:{options.Count}x{prompt}+{options.ContinuationTokens}:T{options.Temperature}:seed{seed}");
         }
         double held = p.GetValue(HeldOut);
+        if (corpus.Count == 0)
+            throw new InvalidDataException("the training corpus is empty");
         var (train, heldOut) = held > 0 && corpus.Count > 1 ? corpus.Split(held, seed) : (corpus, new DistillationCorpus([]));
         return (train, heldOut, description);
+    }
+
+    /// <summary>
+    /// The paper's recipe: questions posed to the dense model, whose greedy answers (to EOS or the token budget) are
+    /// the continuations the adapters learn on; the question prompt is the dense prefill.
+    /// </summary>
+    private (DistillationCorpus, string) SolvedProblems(ParseResult p, LoadedModel model, string file, IProgress<int>? progress, CancellationToken ct)
+    {
+        var format = MathPromptFormats.Get(p.GetValue(PromptFormat)!);
+        var problems = MathProblemFile.Read(file);
+        int count = Math.Min(p.GetValue(Samples), problems.Count);
+        int[] eos = [.. model.Tokenizer.EosIds];
+        var prompts = problems.Take(count).Select(q => model.Tokenizer.Encode(format.Prompt(q.Question), addBos: true)).ToList();
+        int continuation = p.GetValue(ContinuationTokens);
+        // PromptTokens 1: every start prompt is kept whole, so the prompt/continuation split falls where the answer begins.
+        var options = new SyntheticCorpusOptions(count, PromptTokens: 1, ContinuationTokens: continuation, Temperature: 0,
+            StartPrompts: prompts, EndTokens: eos);
+        var corpus = SyntheticCorpus.Generate(model.Model, options, progress, ct);
+        string description = string.Create(CultureInfo.InvariantCulture,
+            $"problems:{Path.GetFileName(file)}:{new FileInfo(file).Length}:{format.Name}:{count}+{continuation}:greedy");
+        return (corpus, description);
     }
 }
