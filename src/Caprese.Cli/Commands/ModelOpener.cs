@@ -19,7 +19,7 @@ internal static class ModelOpener
         LoadedModel loaded;
         try
         {
-            loaded = await ModelLoader.LoadAsync(path, load, ct);
+            loaded = await ModelLoader.LoadAsync(DefaultModel.Resolve(path), load, ct);
         }
         catch (Exception ex) when (ex is ModelFormatException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {
