@@ -5,6 +5,7 @@ using Caprese.Models;
 using Caprese.Models.Adapters;
 using Caprese.Models.Decoding.Judge;
 using Caprese.Models.Loading;
+using Caprese.Models.MathReasoning;
 using Caprese.Models.Sessions;
 using Caprese.Models.Sparsity;
 using Caprese.Models.Training.Corpus;
@@ -14,8 +15,10 @@ namespace Caprese.Cli.Commands;
 /// <summary>
 /// `caprese judge-train`: trains a judge head (judge decoding, METHODS.md seed 003) on the dense model's hidden states,
 /// from a JSONL file of (prompt, good, bad) triples or from triples the draft makes itself (dense greedy text = good,
-/// the draft's deviating greedy text = bad), and writes it bound to the model's fingerprint. Triples are split into a
-/// training and a held-out part before labelling, so no held-out example shares a sequence with a training one.
+/// the draft's deviating greedy text = bad), or from math problems whose draft deviations an arithmetic checker labels
+/// (<see cref="AutomaticJudgeLabeler"/>: a deviation is acceptable when continuing from it still reaches the reference
+/// answer), and writes it bound to the model's fingerprint. Triples (or problems) are split into a training and a
+/// held-out part before labelling, so no held-out example shares a sequence with a training one.
 /// </summary>
 internal static class JudgeTrainCommand
 {
@@ -26,14 +29,18 @@ internal static class JudgeTrainCommand
         var output = new Option<string>("--out", "-o") { Description = "Judge head file to write (safetensors; written whole or not at all)", Required = true };
         var triples = new Option<string?>("--triples") { Description = "JSONL file, one {\"prompt\", \"good\", \"bad\"} object a line (answers are tokenized on their own, after the prompt)" };
         var fromDraft = new Option<bool>("--from-draft") { Description = "Make the triples from the draft instead: good = the dense model's greedy continuation, bad = the draft's when it deviates (teaches \"the draft's deviations are bad\")" };
+        var problems = new Option<string?>("--problems") { Description = "JSONL math problems ({\"question\", \"answer\"}, answer ending in \"#### N\"): label the draft's deviations by whether the dense model, continuing from each, still reaches N" };
+        var promptFormat = new Option<string?>("--prompt-format") { Description = $"--problems: how a question becomes a prompt (default qa): {MathPromptFormats.Describe()}" };
+        promptFormat.AcceptOnlyFromAmong([.. MathPromptFormats.Names]);
+        var limit = new Option<int?>("--limit") { Description = "--problems: use the first N problems of the file (default: all)" };
         var sequences = new Option<int>("--sequences") { Description = "--from-draft: prompts to try (built-in story openings extended by sampled text)", DefaultValueFactory = _ => 64 };
-        var tokens = new Option<int>("--tokens") { Description = "--from-draft: tokens per greedy continuation", DefaultValueFactory = _ => 32 };
-        var sparsityMethod = new Option<string>("--sparsity-method") { Description = "--from-draft: the draft's sparsity, griffin or cats (default griffin, or the adapter's)" };
+        var tokens = new Option<int>("--tokens") { Description = "--from-draft: tokens per greedy continuation; --problems: the answer budget (tokens after the prompt)", DefaultValueFactory = _ => 32 };
+        var sparsityMethod = new Option<string>("--sparsity-method") { Description = "--from-draft, --problems: the draft's sparsity, griffin or cats (default griffin, or the adapter's)" };
         sparsityMethod.AcceptOnlyFromAmong(SparsityArguments.AdapterMethods);
-        var sparsity = new Option<double>("--sparsity") { Description = "--from-draft: fraction of FFN neurons the draft skips, in [0, 1)", DefaultValueFactory = _ => 0.5 };
-        var sparseLayers = new Option<string?>("--sparse-layers") { Description = "--from-draft: all or first-half (default: first-half for griffin, all for cats)" };
+        var sparsity = new Option<double>("--sparsity") { Description = "--from-draft, --problems: fraction of FFN neurons the draft skips, in [0, 1)", DefaultValueFactory = _ => 0.5 };
+        var sparseLayers = new Option<string?>("--sparse-layers") { Description = "--from-draft, --problems: all or first-half (default: first-half for griffin, all for cats)" };
         sparseLayers.AcceptOnlyFromAmong(SparsityArguments.LayerChoices);
-        var adapter = new Option<string?>("--adapter") { Description = "--from-draft: Caprese adapter file: the draft is the sparse model with these adapters (its sparsity unless --sparsity-method is given)" };
+        var adapter = new Option<string?>("--adapter") { Description = "--from-draft, --problems: Caprese adapter file: the draft is the sparse model with these adapters (its sparsity unless --sparsity-method is given)" };
         var epochs = new Option<int>("--epochs") { Description = "Training passes over the examples", DefaultValueFactory = _ => 100 };
         var learningRate = new Option<double>("--learning-rate") { Description = "Adam step size", DefaultValueFactory = _ => 0.01 };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed of the prompts, the split and the shuffles", DefaultValueFactory = _ => 0 };
@@ -45,14 +52,16 @@ internal static class JudgeTrainCommand
         sparsity.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--sparsity must be in [0, 1)"); });
         learningRate.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v > 0 && double.IsFinite(v))) r.AddError("--learning-rate must be a finite value > 0"); });
         positiveWeight.Validators.Add(r => { if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v))) r.AddError("--positive-weight must be a finite value > 0"); });
+        limit.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--limit must be >= 1"); });
         validation.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v >= 0 && v < 1)) r.AddError("--validation-fraction must be in [0, 1)"); });
 
         var command = new Command("judge-train",
-            "Train a judge head for judge decoding from (prompt, good, bad) triples or from the draft's deviations. " +
-            "Exit codes: 1 bad arguments or input (missing or malformed --triples file, no deviations, one class only), " +
+            "Train a judge head for judge decoding from (prompt, good, bad) triples, from the draft's deviations, or from math problems " +
+            "whose draft deviations an arithmetic checker labels. " +
+            "Exit codes: 1 bad arguments or input (missing or malformed --triples or --problems file, no deviations, one class only), " +
             "2 backend unavailable, 3 unusable model or adapter file (wrong model included), 130 interrupted (nothing written)")
         {
-            model, output, triples, fromDraft, sequences, tokens, sparsityMethod, sparsity, sparseLayers, adapter,
+            model, output, triples, fromDraft, problems, promptFormat, limit, sequences, tokens, sparsityMethod, sparsity, sparseLayers, adapter,
             epochs, learningRate, seed, positiveWeight, validation,
         };
         foreach (var o in backend.All)
@@ -63,6 +72,9 @@ internal static class JudgeTrainCommand
             parse.GetValue(output)!,
             parse.GetValue(triples),
             parse.GetValue(fromDraft),
+            parse.GetValue(problems),
+            parse.GetValue(promptFormat),
+            parse.GetValue(limit),
             parse.GetValue(sequences),
             parse.GetValue(tokens),
             parse.GetValue(sparsityMethod),
@@ -76,7 +88,7 @@ internal static class JudgeTrainCommand
     }
 
     private sealed record Request(string ModelPath, ModelLoadOptions Load, string Output, string? TriplesPath, bool FromDraft,
-        int Sequences, int Tokens, string? SparsityMethod, double Sparsity, string? SparseLayers, string? AdapterPath,
+        string? ProblemsPath, string? PromptFormat, int? Limit, int Sequences, int Tokens, string? SparsityMethod, double Sparsity, string? SparseLayers, string? AdapterPath,
         JudgeTrainingOptions Training, double ValidationFraction);
 
     /// <summary>A failure that is the user's input, reported as one "error:" line with its exit code.</summary>
@@ -88,16 +100,22 @@ internal static class JudgeTrainCommand
     private static async Task<int> RunAsync(Request request, CancellationToken ct)
     {
         var stderr = Console.Error;
-        if (request.FromDraft == (request.TriplesPath is not null))
+        int sources = (request.TriplesPath is not null ? 1 : 0) + (request.FromDraft ? 1 : 0) + (request.ProblemsPath is not null ? 1 : 0);
+        if (sources != 1)
         {
-            await stderr.WriteLineAsync(request.FromDraft
-                ? "error: give either --triples FILE or --from-draft, not both"
-                : "error: give the training triples: --triples FILE (JSONL of prompt/good/bad) or --from-draft");
+            await stderr.WriteLineAsync(sources > 1
+                ? "error: give one of --triples FILE, --from-draft and --problems FILE, not several"
+                : "error: give the training triples: --triples FILE (JSONL of prompt/good/bad), --from-draft, or --problems FILE (JSONL math problems)");
             return ExitCodes.BadArguments;
         }
-        if (!request.FromDraft && (request.AdapterPath is not null || request.SparsityMethod is not null))
+        if (request.TriplesPath is not null && (request.AdapterPath is not null || request.SparsityMethod is not null))
         {
-            await stderr.WriteLineAsync("error: --sparsity-method and --adapter choose the draft of --from-draft; with --triples the file gives the answers");
+            await stderr.WriteLineAsync("error: --sparsity-method and --adapter choose the draft of --from-draft or --problems; with --triples the file gives the answers");
+            return ExitCodes.BadArguments;
+        }
+        if (request.ProblemsPath is null && (request.PromptFormat is not null || request.Limit is not null))
+        {
+            await stderr.WriteLineAsync("error: --prompt-format and --limit choose the prompts of --problems");
             return ExitCodes.BadArguments;
         }
 
@@ -122,6 +140,28 @@ internal static class JudgeTrainCommand
             }
         }
 
+        // So does a malformed problems file.
+        ArithmeticAnswerChecker? checker = null;
+        if (request.ProblemsPath is { } problemsPath)
+        {
+            try
+            {
+                var selected = MathProblemFile.Read(problemsPath).Take(request.Limit ?? int.MaxValue).ToList();
+                if (selected.Count == 0)
+                {
+                    await stderr.WriteLineAsync($"error: {Path.GetFullPath(problemsPath)}: no problems");
+                    return ExitCodes.BadArguments;
+                }
+                checker = new ArithmeticAnswerChecker(selected, MathPromptFormats.Get(request.PromptFormat ?? MathPromptFormats.Qa.Name));
+            }
+            catch (Exception ex) when (ex is InvalidDataException or ArgumentException or FileNotFoundException or DirectoryNotFoundException
+                or UnauthorizedAccessException or IOException)
+            {
+                await stderr.WriteLineAsync($"error: {(ex is InvalidDataException ? "" : "--problems: ")}{WithoutParameterName(ex)}");
+                return ExitCodes.BadArguments;
+            }
+        }
+
         var (loaded, code) = await ModelOpener.OpenAsync(request.ModelPath, request.Load, needTokenizer: true, ct);
         if (loaded is null)
             return code;
@@ -130,10 +170,12 @@ internal static class JudgeTrainCommand
             var bar = new ConsoleProgressBar();
             try
             {
+                if (checker is not null)
+                    return await TrainAndSaveAsync(loaded, request, await ProblemExamplesAsync(loaded, request, checker, bar, ct), bar, ct);
                 var (triples, source) = textTriples is not null
                     ? (textTriples.Select(t => JudgeDataset.Tokenize(t, loaded.Tokenizer)).ToList(), $"triples:{Path.GetFileName(request.TriplesPath)}")
                     : await DraftTriplesAsync(loaded, request, bar, ct);
-                return await TrainAndSaveAsync(loaded, request, triples, source, bar, ct);
+                return await TrainAndSaveAsync(loaded, request, TripleExamples(loaded, request, triples, source, bar, ct), bar, ct);
             }
             catch (OperationCanceledException)
             {
@@ -219,10 +261,18 @@ internal static class JudgeTrainCommand
         return policy;
     }
 
-    private static async Task<int> TrainAndSaveAsync(LoadedModel loaded, Request request, List<JudgeTokenTriple> triples, string source,
+    /// <summary>
+    /// Labelled examples split by sequence: <paramref name="Unit"/> names what was split ("triples", "problems"),
+    /// <paramref name="Report"/> holds extra stdout lines about how they were labelled, <paramref name="Metadata"/> extra
+    /// head-file entries.
+    /// </summary>
+    private sealed record Examples(List<JudgeExample> Train, List<JudgeExample> Held, string Unit, int TrainUnits, int HeldUnits,
+        string Source, string OneClassHint, IReadOnlyList<string> Report, IReadOnlyDictionary<string, string> Metadata);
+
+    /// <summary>Examples from token triples: split, then labelled with the dense model's hidden states.</summary>
+    private static Examples TripleExamples(LoadedModel loaded, Request request, List<JudgeTokenTriple> triples, string source,
         ConsoleProgressBar bar, CancellationToken ct)
     {
-        var stdout = Console.Out;
         var (train, held) = Split(triples, request.ValidationFraction, request.Training.Seed);
         List<JudgeExample> trainExamples, heldExamples;
         using (var session = loaded.Model.CreateSession(FfnPolicy.Dense))
@@ -233,10 +283,61 @@ internal static class JudgeTrainCommand
                 new SynchronousProgress<int>(n => bar.Report("label", train.Count + n, triples.Count, "dense hidden states")), ct);
         }
         bar.Finish();
+        return new Examples(trainExamples, heldExamples, "triples", train.Count, held.Count, source,
+            "a bad answer that is a prefix of the good one has no unacceptable token", [], new Dictionary<string, string>());
+    }
+
+    /// <summary>
+    /// Examples from math problems: split by problem, then each part labelled by <see cref="AutomaticJudgeLabeler"/> with
+    /// the arithmetic checker, the draft chosen as for --from-draft.
+    /// </summary>
+    private static async Task<Examples> ProblemExamplesAsync(LoadedModel loaded, Request request, ArithmeticAnswerChecker checker,
+        ConsoleProgressBar bar, CancellationToken ct)
+    {
+        var draft = DraftPolicy(loaded, request);
+        string describe = draft.Describe(loaded.Config.Layers);
+        string format = MathPromptFormats.Get(request.PromptFormat ?? MathPromptFormats.Qa.Name).Name;
+        var prompts = checker.Prompts;
+        var (train, held) = Split(prompts.ToList(), request.ValidationFraction, request.Training.Seed);
+        await Console.Error.WriteLineAsync($"draft: {describe}; {prompts.Count} problems ({format} prompts), answers of {request.Tokens} tokens at most");
+        var options = new AutomaticLabelingOptions(ContinuationTokens: request.Tokens);
+        var labeler = new AutomaticJudgeLabeler(loaded.Model, loaded.Tokenizer, draft, checker, options);
+        var trainLabels = labeler.Label(train,
+            new SynchronousProgress<int>(n => bar.Report("label", n, prompts.Count, "draft walks, checked deviations")), ct);
+        var heldLabels = labeler.Label(held,
+            new SynchronousProgress<int>(n => bar.Report("label", train.Count + n, prompts.Count, "draft walks, checked deviations")), ct);
+        bar.Finish();
+
+        var deviations = trainLabels.Deviations.Concat(heldLabels.Deviations).ToList();
+        int acceptable = deviations.Count(d => d.Acceptable);
+        int agreeing = trainLabels.AgreeingTokens + heldLabels.AgreeingTokens;
+        int cutShort = trainLabels.PromptsCutShort + heldLabels.PromptsCutShort;
+        if (deviations.Count == 0)
+            throw new InputException($"the draft ({describe}) never deviated from the dense model on {prompts.Count} problems of {request.Tokens} answer tokens: " +
+                "nothing to learn (raise --sparsity or --tokens, or give more problems)", ExitCodes.BadArguments);
+        var inv = CultureInfo.InvariantCulture;
+        string summary = string.Create(inv, $"{deviations.Count} labelled, {acceptable} acceptable, {deviations.Count - acceptable} unacceptable");
+        var report = new List<string>
+        {
+            $"deviations: {summary} (arithmetic checker; " +
+            string.Create(inv, $"{agreeing} drafted tokens agreed with the dense model and count as acceptable; ") +
+            string.Create(inv, $"{cutShort} problems stopped at {options.MaxDeviationsPerPrompt} deviations)"),
+        };
+        string file = Path.GetFileName(request.ProblemsPath)!;
+        return new Examples(trainLabels.Examples.ToList(), heldLabels.Examples.ToList(), "problems", train.Count, held.Count,
+            string.Create(inv, $"problems:{file}:{format}:draft:{describe}:{prompts.Count}x{request.Tokens}:seed{request.Training.Seed}"),
+            "the checker judged every deviation alike, and the draft agreed nowhere else",
+            report, new Dictionary<string, string> { ["deviations"] = summary });
+    }
+
+    private static async Task<int> TrainAndSaveAsync(LoadedModel loaded, Request request, Examples examples, ConsoleProgressBar bar, CancellationToken ct)
+    {
+        var stdout = Console.Out;
+        var (trainExamples, heldExamples) = (examples.Train, examples.Held);
         int trainBad = trainExamples.Count(e => !e.Acceptable), trainGood = trainExamples.Count - trainBad;
         if (trainBad == 0 || trainGood == 0)
-            throw new InputException($"the {train.Count} training triples give {trainGood} acceptable and {trainBad} unacceptable examples; " +
-                "the judge needs both (a bad answer that is a prefix of the good one has no unacceptable token)", ExitCodes.BadArguments);
+            throw new InputException($"the {examples.TrainUnits} training {examples.Unit} give {trainGood} acceptable and {trainBad} unacceptable examples; " +
+                $"the judge needs both ({examples.OneClassHint})", ExitCodes.BadArguments);
 
         var result = JudgeTrainer.Train(trainExamples, request.Training,
             new SynchronousProgress<JudgeTrainingProgress>(p => bar.Report("train", p.Epoch, p.Epochs, FormattableString.Invariant($"loss {p.Loss:F4}"))), ct);
@@ -246,8 +347,8 @@ internal static class JudgeTrainCommand
         var inv = CultureInfo.InvariantCulture;
         var metadata = new Dictionary<string, string>
         {
-            ["source"] = source,
-            ["triples"] = string.Create(inv, $"{train.Count} training, {held.Count} held out"),
+            ["source"] = examples.Source,
+            [examples.Unit] = string.Create(inv, $"{examples.TrainUnits} training, {examples.HeldUnits} held out"),
             ["examples"] = string.Create(inv, $"{trainGood} acceptable, {trainBad} unacceptable"),
             ["epochs"] = request.Training.Epochs.ToString(inv),
             ["learning_rate"] = request.Training.LearningRate.ToString("R", inv),
@@ -256,6 +357,8 @@ internal static class JudgeTrainCommand
             ["train_accuracy"] = string.Create(inv, $"acceptable {result.AcceptableAccuracy:F4}, unacceptable {result.UnacceptableAccuracy:F4}"),
             ["backend"] = BackendArguments.Name(loaded.Backend),
         };
+        foreach (var (key, value) in examples.Metadata)
+            metadata[key] = value;
         if (heldExamples.Count > 0)
             metadata["held_out_accuracy"] = string.Create(inv, $"acceptable {heldGoodAccuracy:F4}, unacceptable {heldBadAccuracy:F4}");
         ct.ThrowIfCancellationRequested();
@@ -265,7 +368,9 @@ internal static class JudgeTrainCommand
 
         await stdout.WriteLineAsync($"judge head: {full}");
         await stdout.WriteLineAsync(string.Create(inv,
-            $"triples: {train.Count} training, {held.Count} held out ({source})"));
+            $"{examples.Unit}: {examples.TrainUnits} training, {examples.HeldUnits} held out ({examples.Source})"));
+        foreach (string line in examples.Report)
+            await stdout.WriteLineAsync(line);
         await stdout.WriteLineAsync(string.Create(inv,
             $"training examples: {trainGood} acceptable, {trainBad} unacceptable; class weights: acceptable {result.PositiveWeight:G4}, unacceptable {result.NegativeWeight:G4}"));
         await stdout.WriteLineAsync(string.Create(inv,
@@ -274,12 +379,12 @@ internal static class JudgeTrainCommand
             await stdout.WriteLineAsync(string.Create(inv,
                 $"held-out accuracy: acceptable {Percent(heldGoodAccuracy)} of {heldGood}, unacceptable {Percent(heldBadAccuracy)} of {heldBad}"));
         else
-            await stdout.WriteLineAsync("held-out accuracy: no held-out examples (--validation-fraction 0 or a single triple)");
+            await stdout.WriteLineAsync($"held-out accuracy: no held-out examples (--validation-fraction 0 or a single {examples.Unit[..^1]})");
         return ExitCodes.Ok;
     }
 
-    /// <summary>Held-out triples: a seeded random <paramref name="fraction"/> of them (at least one when the fraction is positive, never all).</summary>
-    private static (List<JudgeTokenTriple> Train, List<JudgeTokenTriple> HeldOut) Split(List<JudgeTokenTriple> triples, double fraction, int seed)
+    /// <summary>Held-out triples (or prompts): a seeded random <paramref name="fraction"/> of them (at least one when the fraction is positive, never all).</summary>
+    private static (List<T> Train, List<T> HeldOut) Split<T>(List<T> triples, double fraction, int seed)
     {
         int held = fraction <= 0 || triples.Count < 2 ? 0 : Math.Clamp((int)Math.Round(fraction * triples.Count), 1, triples.Count - 1);
         var order = Enumerable.Range(0, triples.Count).ToArray();
