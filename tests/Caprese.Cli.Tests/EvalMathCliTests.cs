@@ -84,6 +84,19 @@ public sealed class EvalMathCliTests : IDisposable
         Assert.False(File.Exists(json));
     }
 
+    // Ctrl+C after the first problem: "cancelled", exit 130, no half-written results.
+    [Fact]
+    public void InterruptingStopsAtOnceAndWritesNothing()
+    {
+        File.WriteAllText(Path.Combine(_dir, "many.jsonl"), string.Concat(Enumerable.Repeat(ThreeProblems, 200)));
+        string json = Path.Combine(_dir, "many.json");
+        var r = CapreseProcess.Run(_dir, line => line.StartsWith("eval ", StringComparison.Ordinal),
+            "eval-math", "--data", "many.jsonl", "--max-tokens", "256", "--json", json);
+        Assert.Equal(130, r.ExitCode);
+        Assert.Contains("cancelled", r.Stderr);
+        Assert.False(File.Exists(json));
+    }
+
     [Theory]
     [InlineData("error: --data: Could not find file", "--data", "missing.jsonl")]
     [InlineData("selects none of the first 1 problems", "--data", "problems.jsonl", "--limit", "1", "--shard", "1/2")]

@@ -44,7 +44,7 @@ internal sealed class EvalMathReport(EvalMathConfiguration configuration, MathEv
         }
         string method = r.Decoding.Method;
         return new EvalMathConfiguration(
-            r.ModelPath, r.DataPath, problemsInFile, r.Selection.Limit, $"{r.Selection.ShardIndex}/{r.Selection.ShardCount}",
+            r.ModelPath, Path.GetFullPath(r.DataPath), problemsInFile, r.Selection.Limit, $"{r.Selection.ShardIndex}/{r.Selection.ShardCount}",
             r.Format.Name, r.MaxTokens, r.Temperature, r.TopK, r.TopP, r.Seed,
             policy.Describe(loaded.Config.Layers), s.Method.ToString().ToLowerInvariant(), sparse ? s.Sparsity : null, layers,
             r.Policy.AdapterPath, policy.Adapters is null ? null : policy.AdapterForm.ToString().ToLowerInvariant(), policy.Adapters?.Rank,
