@@ -11,6 +11,7 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     InfoCommand.Create(),
     EvalSparsityCommand.Create(),
     EvalDecodingCommand.Create(),
+    EvalMathCommand.Create(),
     DistillCommand.Create(),
     DemoCommand.Create(),
     EvalRecoveryCommand.Create(),

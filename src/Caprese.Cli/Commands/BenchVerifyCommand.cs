@@ -346,7 +346,7 @@ internal static class BenchVerifyCommand
             HiddenDim = config.HiddenDim, Vocab = config.Vocab, Weights = CommandFailures.WeightsName(s.Weights), Backend = BackendArguments.Name(loaded.Backend),
             Device = gpu?.Name ?? CpuName(), Machine = Environment.MachineName,
             Threads = cpu ? (s.Load.NumThreads > 0 ? s.Load.NumThreads : Environment.ProcessorCount) : 0,
-            LogicalProcessors = Environment.ProcessorCount, Commit = GitCommit(), CapreseVersion = CapreseLibrary.Version,
+            LogicalProcessors = Environment.ProcessorCount, Commit = SourceRevision.Commit(), CapreseVersion = CapreseLibrary.Version,
             TimestampUtc = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
             Context = s.Context, Repeats = s.Repeats, MaxRows = s.MaxRows, DraftPolicy = draftPolicy.Describe(config.Layers),
             DenseStepWeightBytes = denseBytes, DraftStepWeightBytes = draftBytes, Check = check,
@@ -418,42 +418,6 @@ internal static class BenchVerifyCommand
         double at = q * (sorted.Length - 1);
         int lo = (int)Math.Floor(at), hi = (int)Math.Ceiling(at);
         return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
-    }
-
-    /// <summary>The commit of the source tree the CLI was built in (or run from), "-dirty" with uncommitted changes; "unknown" without git.</summary>
-    private static string GitCommit()
-    {
-        foreach (string dir in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            string? head = Git(dir, "rev-parse", "--short=12", "HEAD");
-            if (string.IsNullOrEmpty(head))
-                continue;
-            string? changes = Git(dir, "status", "--porcelain", "--untracked-files=no");
-            return changes is { Length: > 0 } ? head + "-dirty" : head;
-        }
-        return "unknown";
-    }
-
-    private static string? Git(string dir, params string[] args)
-    {
-        try
-        {
-            var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            start.ArgumentList.Add("-C");
-            start.ArgumentList.Add(dir);
-            foreach (string a in args)
-                start.ArgumentList.Add(a);
-            using var git = Process.Start(start);
-            if (git is null)
-                return null;
-            string output = git.StandardOutput.ReadToEnd().Trim();
-            git.StandardError.ReadToEnd();
-            return git.WaitForExit(10_000) && git.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null; // no git on this machine
-        }
     }
 
     /// <summary>The CPU's model name from /proc/cpuinfo (Linux), else the architecture.</summary>

@@ -46,6 +46,6 @@ public sealed record ProblemSelection(int? Limit = null, int ShardIndex = 0, int
             && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int count)
             && count >= 1 && index < count)
             return (index, count);
-        throw new ArgumentException($"--shard must be i/n with 0 <= i < n (e.g. 0/4 for the first of four shards), not '{text}'", nameof(text));
+        throw new ArgumentException($"--shard must be i/n with 0 <= i < n (e.g. 0/4 for the first of four shards), not '{text}'");
     }
 }

@@ -24,7 +24,7 @@ public static class WilsonInterval
         double denominator = 1 + z2 / n;
         double centre = (p + z2 / (2 * n)) / denominator;
         double half = z * Math.Sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator;
-        // Clamp rounding: at p = 0 or 1 one end is exactly 0 or 1 in exact arithmetic.
-        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+        // At p = 0 or 1 one end is exactly 0 or 1 in exact arithmetic; rounding would leave 1e-17 or so.
+        return (successes == 0 ? 0 : Math.Max(0, centre - half), successes == trials ? 1 : Math.Min(1, centre + half));
     }
 }

@@ -20,6 +20,13 @@ public sealed class WilsonIntervalTests
     }
 
     [Fact]
+    public void AllWrongOrAllRightTouchZeroOrOneExactly()
+    {
+        Assert.Equal(0.0, WilsonInterval.Compute(0, 6).Lower);
+        Assert.Equal(1.0, WilsonInterval.Compute(6, 6).Upper);
+    }
+
+    [Fact]
     public void RefusesImpossibleCounts()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => WilsonInterval.Compute(0, 0));
