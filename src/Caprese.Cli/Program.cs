@@ -19,6 +19,7 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     BenchTrainingCommand.Create(),
     BenchVerifyCommand.Create(),
     GenMathCommand.Create(),
+    MathReportCommand.Create(),
 };
 // Ctrl+C / SIGTERM cancel the command's token; long commands (distill) then finish their current step and say where
 // their checkpoint is, which can take longer than System.CommandLine's default of 2 s before it kills the process.
