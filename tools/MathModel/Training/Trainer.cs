@@ -43,6 +43,10 @@ public sealed class Trainer(ArithLlama model, TrainingRecipe recipe, JsonObject 
                 continue;
             ct.ThrowIfCancellationRequested();
             double lr = recipe.LearningRate(step);
+            // A resumed run starts with fresh Adam moments: ramp up again over the warm-up length so their first
+            // estimates do not take full-size steps.
+            if (startStep > 0)
+                lr *= Math.Min(1.0, (step - startStep + 1) / (double)Math.Max(1, recipe.WarmupSteps));
             foreach (var group in optimizer.ParamGroups)
                 group.LearningRate = lr;
 
