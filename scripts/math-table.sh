@@ -6,7 +6,7 @@
 #   scripts/math-table.sh [OUT]        OUT defaults to bench/results/math-arith-3m-$(date +%F)
 #
 # Sizes (environment): N_TRAIN problems for each adapter's training (the paper: 20K), N_TABLE test problems per table
-# row, N_SWEEP per sweep point, LEVELS the sweep's sparsities, N_GSM8K GSM8K problems for the dense row. Every run is
+# row, N_SWEEP per sweep point, N_JUDGE problems labelled for the judge head, LEVELS the sweep's sparsities, N_GSM8K GSM8K problems for the dense row. Every run is
 # greedy and seeded, so the same commit reproduces the same numbers on the same backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ N_TRAIN=${N_TRAIN:-2000}
 N_TABLE=${N_TABLE:-500}
 N_SWEEP=${N_SWEEP:-200}
 N_GSM8K=${N_GSM8K:-200}
+N_JUDGE=${N_JUDGE:-300}
 LEVELS=${LEVELS:-"0.25 0.5 0.75 0.9"}
 MAX_TOKENS=${MAX_TOKENS:-200}
 CLI=${CAPRESE_CLI:-"dotnet src/Caprese.Cli/bin/Release/net10.0/caprese.dll"}
@@ -43,7 +44,7 @@ done
 
 # A judge head for judge decoding: deviations of the GRIFFIN 50% draft, labelled by the arithmetic checker.
 judge=$work/judge-griffin-0.5.safetensors
-[ -f "$judge" ] || { log "judge-train"; $CLI judge-train -m "$MODEL" --problems "$work/adapter-train.jsonl" --limit 300 --tokens "$MAX_TOKENS" \
+[ -f "$judge" ] || { log "judge-train"; $CLI judge-train -m "$MODEL" --problems "$work/adapter-train.jsonl" --limit "$N_JUDGE" --tokens "$MAX_TOKENS" \
   --sparsity-method griffin --sparsity 0.5 --sparse-layers first-half --out "$judge"; }
 
 evaluate() { # name limit [eval-math options...]
