@@ -75,4 +75,4 @@ if [ -f ../shared/data/gsm8k/test.jsonl ] && [ ! -f "$OUT/gsm8k-full.json" ]; th
   $CLI eval-math -m "$MODEL" --data ../shared/data/gsm8k/test.jsonl --limit "$N_GSM8K" --max-tokens "$MAX_TOKENS" --json "$OUT/gsm8k-full.json" >/dev/null
 fi
 
-$CLI math-report --results "$OUT" --out "$OUT.md" --plot "$OUT.png" --title "arith-3m (synthetic GSM8K-style test split)"
+$CLI math-report --results "$OUT" --out "$OUT.md" --plot "$OUT.png" --title "arith-3m, synthetic test split"

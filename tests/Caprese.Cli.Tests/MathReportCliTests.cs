@@ -19,6 +19,11 @@ public sealed class MathReportCliTests : IDisposable
         }
         Eval("table-1-full.json");
         Eval("table-2-griffin.json", "--sparsity-method", "griffin", "--sparsity", "0.5");
+        string adapter = Path.Combine(_dir, "a.safetensors");
+        var d = CapreseProcess.Run(_dir, "distill", "--out", adapter, "--samples", "4", "--continuation-tokens", "8",
+            "--stage1-epochs", "1", "--stage2-epochs", "0", "--rank", "2", "--eval-tokens", "0");
+        Assert.True(d.ExitCode == 0, d.Stderr);
+        Eval("table-3-caprese.json", "--adapter", adapter);
         Eval("sweep-griffin-0.25-sparse.json", "--sparsity-method", "griffin", "--sparsity", "0.25");
         Eval("sweep-griffin-0.5-sparse.json", "--sparsity-method", "griffin", "--sparsity", "0.5");
 
@@ -29,6 +34,8 @@ public sealed class MathReportCliTests : IDisposable
         Assert.Contains("| full (dense) | 3 |", text);
         Assert.Contains("| griffin 50% layers 0-1 | 3 |", text);
         Assert.Contains("## Sweep", text);
+        // The Caprese row is paired with the sparse row of the same method, sparsity and layers.
+        Assert.Matches(@"Caprese: griffin 50% layers 0-1 \+ caprese r2 \(merged\): recovers (–|-?\d+%)", text);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(_dir, "report.png")).Take(4));
     }
 

@@ -60,6 +60,7 @@ internal static class MathReportCommand
         public double Lower => Summary["accuracy_lower"]!.GetValue<double>();
         public double Upper => Summary["accuracy_upper"]!.GetValue<double>();
         public string Policy => Configuration["policy"]!.GetValue<string>();
+        public string? Layers => Configuration["sparse_layers"]?.GetValue<string>();
 
         public string Label => (Decoding, Method, HasAdapter) switch
         {
@@ -117,7 +118,7 @@ internal static class MathReportCommand
             {
                 foreach (var c in table.Where(r => r.HasAdapter && r.Decoding == "dense"))
                 {
-                    var sparse = table.FirstOrDefault(r => !r.HasAdapter && r.Decoding == "dense" && r.Method == c.Method && r.Sparsity == c.Sparsity && r.Policy.Split(',')[0] == c.Policy.Split(',')[0]);
+                    var sparse = table.FirstOrDefault(r => !r.HasAdapter && r.Decoding == "dense" && r.Method == c.Method && r.Sparsity == c.Sparsity && r.Layers == c.Layers);
                     if (sparse is null)
                         continue;
                     double lost = denseRow.Accuracy - sparse.Accuracy;
@@ -140,7 +141,7 @@ internal static class MathReportCommand
         LinePlot? plot = null;
         if (sweep.Count > 0)
         {
-            plot = new LinePlot($"{what}: accuracy against FFN sparsity ({data}, commit {commit}, {Environment.MachineName})", "sparsity (fraction of FFN neurons skipped)", "accuracy (%)")
+            plot = new LinePlot($"{what}: accuracy vs FFN sparsity, commit {commit}, {Environment.MachineName} CPU", "sparsity (fraction of FFN neurons skipped)", "accuracy (%)")
             { YFromZero = true };
             sb.AppendLine();
             sb.AppendLine("## Sweep");
