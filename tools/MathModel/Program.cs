@@ -32,9 +32,9 @@ var validation = new ArithmeticProblemGenerator(ArithmeticProblemGenerator.Split
     .Generate(options.ValidationProblems, exclude: trainQuestions);
 var test = new ArithmeticProblemGenerator(ArithmeticProblemGenerator.SplitSeed("test", options.DataSeed))
     .Generate(options.TestProblems, exclude: trainQuestions);
-ProblemJsonl.Write(Path.Combine(options.DataDirectory, "train.jsonl"), train);
-ProblemJsonl.Write(Path.Combine(options.DataDirectory, "validation.jsonl"), validation);
-ProblemJsonl.Write(Path.Combine(options.DataDirectory, "test.jsonl"), test);
+MathProblemFile.Write(Path.Combine(options.DataDirectory, "train.jsonl"), train);
+MathProblemFile.Write(Path.Combine(options.DataDirectory, "validation.jsonl"), validation);
+MathProblemFile.Write(Path.Combine(options.DataDirectory, "test.jsonl"), test);
 Console.Error.WriteLine($"data: {train.Count} train, {validation.Count} validation, {test.Count} test problems in {options.DataDirectory}");
 
 var merges = ByteLevelBpeTrainer.Train(train.SelectMany(p => new[] { TrainingExample.Prompt(p), " " + p.Answer }), options.VocabSize);
@@ -107,21 +107,6 @@ namespace Caprese.MathModel
                 Int("test-problems", 1000), Int("data-seed", 0), Int("vocab", 512), Int("hidden", 192), Int("layers", 4),
                 Int("intermediate", 1024), Int("heads", 6), Int("kv-heads", 2), resume, recipe);
             return values.Count == 0 ? parsed : null;
-        }
-    }
-
-    /// <summary>JSONL of {"question", "answer"}, written under a temporary name and renamed.</summary>
-    internal static class ProblemJsonl
-    {
-        private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-        public static void Write(string path, IEnumerable<MathProblem> problems)
-        {
-            string temp = path + ".tmp";
-            using (var w = new StreamWriter(temp))
-                foreach (var p in problems)
-                    w.WriteLine(new JsonObject { ["question"] = p.Question, ["answer"] = p.Answer }.ToJsonString(Relaxed));
-            File.Move(temp, path, overwrite: true);
         }
     }
 }
