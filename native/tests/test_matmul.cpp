@@ -6,6 +6,7 @@
 // rounding errors); we allow 2·sqrt(K)·eps·Σ|x·w| per output, which a wrong index, a lost
 // tail element or a missing bias exceed by orders of magnitude.
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -218,3 +219,15 @@ TEST(Matmul, ConcurrentCallersShareOneContext) {
 }
 
 }  // namespace
+
+// CAPRESE_CPU_MATMUL naming no variant fails the call with a message naming the variable;
+// run by ctest with the variable set (matmul_unknown_variant), skipped otherwise.
+TEST(MatmulVariant, UnknownNameIsRefused) {
+  const char* env = std::getenv("CAPRESE_CPU_MATMUL");
+  if (env == nullptr || std::string(env) != "no-such-variant") GTEST_SKIP() << "needs CAPRESE_CPU_MATMUL=no-such-variant";
+  Context ctx;
+  DeviceTensor tx(ctx, CAPRESE_DTYPE_F32, {1, 8}), tw(ctx, CAPRESE_DTYPE_F32, {4, 8}), ty(ctx, CAPRESE_DTYPE_F32, {1, 4});
+  EXPECT_EQ(caprese_matmul(ctx, tx.ct(), tw.ct(), nullptr, ty.t()), CAPRESE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(caprese_last_error()).find("CAPRESE_CPU_MATMUL=no-such-variant"), std::string::npos)
+      << caprese_last_error();
+}

@@ -1,16 +1,21 @@
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias) with f32 / f16 / bf16 weights, f32 accumulation.
 //
-// Decoding is bound by streaming W from memory, so the loop nest reads each weight row once
-// per call for small M: a micro-kernel computes an R x C tile (R weight rows against C rows
-// of x) with R*C vector accumulators, converting each 8-wide weight vector once and reusing
-// it for all C rows of x. Weight rows are walked in blocks that stay in L2 while every tile
-// of x rows passes over them, so larger M re-reads weights from cache, not memory.
+// Decoding is bound by streaming W from memory. Two variants (CAPRESE_CPU_MATMUL selects; the
+// older stays for comparison, llm.c style):
+//  - "rows" (default): each weight row is read start to end on its own, so a thread reads W as
+//    one long sequential stream. Measured on the 2-core dev VM (f16, dim 768 rows of 1.5 KB):
+//    ~100% of the streaming-read roofline at M = 1, where interleaving 8 rows (8 short streams
+//    1.5 KB apart) reached 35-80% because the hardware prefetcher tracks few streams.
+//    A weight row meets up to 2 rows of x per pass (M = 2 tiles pair weight rows, 8
+//    accumulators); larger M loops over row pairs while a block of W sits in L2.
+//  - "tiles": R weight rows x C (<= 4) rows of x per micro-kernel (the first kernel).
+// Both sum each output as a fixed function of K alone (rows: two accumulators over alternate
+// 8-wide blocks, then lanes, then the scalar tail; tiles: one accumulator), so a batch of M
+// rows gives bitwise the same result as M single rows: Verify passes rely on it.
 // Threads split the weight rows (output columns). The AVX2+FMA+F16C path is picked at run
-// time; the scalar path keeps the same structure for other machines.
-//
-// Every output is one dot product whose summation order does not depend on M or on the
-// tile it landed in, so a batch of M rows gives bitwise the same result as M single rows.
+// time; the scalar path mirrors the vector arithmetic exactly.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "cpu/cpu_backend.h"
@@ -20,15 +25,43 @@ namespace caprese {
 namespace cpu {
 namespace {
 
-constexpr int kMaxRows = 4;  // rows of x per tile (C)
+// ================================================================= "rows" variant
 
-// ----------------------------------------------------------------- scalar path
+constexpr int kRowsMaxX = 2;  // rows of x a weight row meets per pass
+template <caprese_dtype D>
+void RowsRangeScalar(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1, float* y,
+                     int64_t ldy) {
+  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
+  for (int64_t n = n0; n < n1; ++n) DotRowScalar<D>(x, ldx, c, static_cast<const char*>(w) + n * k * wsize, k, y + n, ldy);
+}
+
+#ifdef CAPRESE_X86
+// Rows [n0, n1) of W against c (1 or 2) rows of x. One x row: weight rows strictly one after
+// another (one sequential stream per thread); two: pairs of weight rows share each x load.
+template <caprese_dtype D>
+CAPRESE_AVX2 void RowsRangeAvx2(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1,
+                                float* y, int64_t ldy) {
+  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
+  const char* wb = static_cast<const char*>(w);
+  int64_t n = n0;
+  if (c == 1) {
+    for (; n < n1; ++n) DotTileAvx2<D, 1, 1>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+    return;
+  }
+  for (; n + 2 <= n1; n += 2) DotTileAvx2<D, 2, 2>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+  for (; n < n1; ++n) DotTileAvx2<D, 1, 2>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+}
+#endif  // CAPRESE_X86
+
+// ================================================================= "tiles" variant
+
+constexpr int kTilesMaxX = 4;  // rows of x per tile (C)
 
 // One weight row against c rows of x; 8 partial sums per row mirror the vector lanes and are
 // added in HorizontalSum's order (dot.h).
 template <caprese_dtype D>
 void RowScalar(const float* x, int64_t ldx, int c, const void* w_row, int64_t k, float* out) {
-  float acc[kMaxRows][8] = {};
+  float acc[kTilesMaxX][8] = {};
   int64_t k8 = k / 8 * 8;
   for (int64_t i = 0; i < k8; i += 8)
     for (int l = 0; l < 8; ++l) {
@@ -42,7 +75,6 @@ void RowScalar(const float* x, int64_t ldx, int c, const void* w_row, int64_t k,
   }
 }
 
-// ----------------------------------------------------------------- AVX2 path
 #ifdef CAPRESE_X86
 // R weight rows x C rows of x; out[c * ldo + r].
 template <caprese_dtype D, int R, int C>
@@ -66,12 +98,10 @@ CAPRESE_AVX2 void TileAvx2(const float* x, int64_t ldx, const void* w, int64_t k
 }
 
 // Rows [n0, n1) of W against c (1..4) rows of x. Tiles hold 8-12 accumulators (AVX2 has 16
-// registers): enough independent FMA chains to hide FMA latency and keep several weight
-// streams in flight, which matters most at M = 1 (measured: 4 rows -> 8 rows per tile took
-// a 4096x4096 f16 matmul from ~13 to ~25 GB/s on one core).
+// registers) to hide FMA latency and keep several weight streams in flight.
 template <caprese_dtype D, int C>
-CAPRESE_AVX2 void RowsAvx2(const float* x, int64_t ldx, const void* w, int64_t k, int64_t n0, int64_t n1,
-                           float* y, int64_t ldy) {
+CAPRESE_AVX2 void TilesAvx2(const float* x, int64_t ldx, const void* w, int64_t k, int64_t n0, int64_t n1, float* y,
+                            int64_t ldy) {
   constexpr int R = C == 1 ? 8 : (C == 2 ? 6 : (C == 3 ? 4 : 3));
   const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
   const char* wb = static_cast<const char*>(w);
@@ -81,54 +111,96 @@ CAPRESE_AVX2 void RowsAvx2(const float* x, int64_t ldx, const void* w, int64_t k
 }
 
 template <caprese_dtype D>
-CAPRESE_AVX2 void TileRowsAvx2(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0,
-                               int64_t n1, float* y, int64_t ldy) {
+CAPRESE_AVX2 void TilesRangeAvx2(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1,
+                                 float* y, int64_t ldy) {
   switch (c) {
-    case 1: RowsAvx2<D, 1>(x, ldx, w, k, n0, n1, y, ldy); break;
-    case 2: RowsAvx2<D, 2>(x, ldx, w, k, n0, n1, y, ldy); break;
-    case 3: RowsAvx2<D, 3>(x, ldx, w, k, n0, n1, y, ldy); break;
-    default: RowsAvx2<D, 4>(x, ldx, w, k, n0, n1, y, ldy); break;
+    case 1: TilesAvx2<D, 1>(x, ldx, w, k, n0, n1, y, ldy); break;
+    case 2: TilesAvx2<D, 2>(x, ldx, w, k, n0, n1, y, ldy); break;
+    case 3: TilesAvx2<D, 3>(x, ldx, w, k, n0, n1, y, ldy); break;
+    default: TilesAvx2<D, 4>(x, ldx, w, k, n0, n1, y, ldy); break;
   }
 }
-
 #endif  // CAPRESE_X86
 
 template <caprese_dtype D>
-void TileRowsScalar(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1,
-                    float* y, int64_t ldy) {
+void TilesRangeScalar(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1, float* y,
+                      int64_t ldy) {
   const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
-  float out[kMaxRows];
+  float out[kTilesMaxX];
   for (int64_t n = n0; n < n1; ++n) {
     RowScalar<D>(x, ldx, c, static_cast<const char*>(w) + n * k * wsize, k, out);
     for (int r = 0; r < c; ++r) y[r * ldy + n] = out[r];
   }
 }
 
-using TileRowsFn = void (*)(const float*, int64_t, int, const void*, int64_t, int64_t, int64_t, float*, int64_t);
+// ================================================================= dispatch
+
+// Weight rows [n0, n1) against c rows of x (c at most the variant's max_x).
+using RangeFn = void (*)(const float*, int64_t, int, const void*, int64_t, int64_t, int64_t, float*, int64_t);
+
+struct Variant {
+  const char* name;
+  int max_x;
+  RangeFn (*pick)(caprese_dtype);
+};
 
 template <caprese_dtype D>
-TileRowsFn Pick() {
+RangeFn PickRows() {
 #ifdef CAPRESE_X86
-  if (UseAvx2()) return &TileRowsAvx2<D>;
+  if (UseAvx2()) return &RowsRangeAvx2<D>;
 #endif
-  return &TileRowsScalar<D>;
+  return &RowsRangeScalar<D>;
 }
 
-TileRowsFn PickKernel(caprese_dtype d) {
+template <caprese_dtype D>
+RangeFn PickTiles() {
+#ifdef CAPRESE_X86
+  if (UseAvx2()) return &TilesRangeAvx2<D>;
+#endif
+  return &TilesRangeScalar<D>;
+}
+
+template <RangeFn (*F32)(), RangeFn (*F16)(), RangeFn (*BF16)()>
+RangeFn ByDtype(caprese_dtype d) {
   switch (d) {
-    case CAPRESE_DTYPE_F16: return Pick<CAPRESE_DTYPE_F16>();
-    case CAPRESE_DTYPE_BF16: return Pick<CAPRESE_DTYPE_BF16>();
-    default: return Pick<CAPRESE_DTYPE_F32>();
+    case CAPRESE_DTYPE_F16: return F16();
+    case CAPRESE_DTYPE_BF16: return BF16();
+    default: return F32();
   }
+}
+
+// The first entry is the default; CAPRESE_CPU_MATMUL=<name> picks another (read once).
+constexpr Variant kVariants[] = {
+    {"rows", kRowsMaxX,
+     &ByDtype<&PickRows<CAPRESE_DTYPE_F32>, &PickRows<CAPRESE_DTYPE_F16>, &PickRows<CAPRESE_DTYPE_BF16>>},
+    {"tiles", kTilesMaxX,
+     &ByDtype<&PickTiles<CAPRESE_DTYPE_F32>, &PickTiles<CAPRESE_DTYPE_F16>, &PickTiles<CAPRESE_DTYPE_BF16>>},
+};
+
+// The selected variant, or null when CAPRESE_CPU_MATMUL names none.
+const Variant* SelectedVariant() {
+  static const Variant* selected = []() -> const Variant* {
+    const char* env = std::getenv("CAPRESE_CPU_MATMUL");
+    if (env == nullptr || *env == '\0') return &kVariants[0];
+    for (const Variant& v : kVariants)
+      if (std::strcmp(env, v.name) == 0) return &v;
+    return nullptr;
+  }();
+  return selected;
 }
 
 }  // namespace
 
 Status Matmul(ThreadPool& pool, const MatmulArgs& a) {
-  const TileRowsFn kernel = PickKernel(a.w_dtype);
+  const Variant* variant = SelectedVariant();
+  if (variant == nullptr)
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "CAPRESE_CPU_MATMUL=%s names no CPU matmul variant (rows, tiles)",
+                std::getenv("CAPRESE_CPU_MATMUL"));
+  const RangeFn kernel = variant->pick(a.w_dtype);
+  const int64_t max_x = variant->max_x;
   const int64_t wsize = a.w_dtype == CAPRESE_DTYPE_F32 ? 4 : 2;
   const int64_t row_bytes = a.k * wsize;
-  // Rows of W are handed out in units of 24, a multiple of every tile height (8, 6, 4, 3),
+  // Rows of W are handed out in units of 24, a multiple of every tile height (1, 2, 3, 4, 6, 8),
   // so tiles only run short at the very end of W.
   constexpr int64_t kUnit = 24;
   // Weight rows per cache block: ~256 KiB stays in L2 while all tiles of x pass over it.
@@ -141,8 +213,8 @@ Status Matmul(ThreadPool& pool, const MatmulArgs& a) {
     const int64_t n_begin = u0 * kUnit, n_end = std::min(a.n, u1 * kUnit);
     for (int64_t nb = n_begin; nb < n_end; nb += block) {
       const int64_t ne = std::min(n_end, nb + block);
-      for (int64_t m0 = 0; m0 < a.m; m0 += kMaxRows) {
-        const int c = static_cast<int>(std::min<int64_t>(kMaxRows, a.m - m0));
+      for (int64_t m0 = 0; m0 < a.m; m0 += max_x) {
+        const int c = static_cast<int>(std::min<int64_t>(max_x, a.m - m0));
         kernel(a.x + m0 * a.k, a.k, c, a.w, a.k, nb, ne, a.y + m0 * a.n, a.n);
       }
       if (a.bias != nullptr)
