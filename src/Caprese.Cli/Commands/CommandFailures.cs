@@ -47,6 +47,16 @@ internal static class CommandFailures
         _ => throw new ArgumentException($"--weights must be one of {string.Join(", ", WeightNames)}, not '{name}'"),
     };
 
+    /// <summary>What --weights accepts when loading a model file: its stored type, or a conversion.</summary>
+    public static readonly string[] LoadWeightNames = ["stored", .. WeightNames];
+
+    /// <summary>Description of a model-loading --weights option.</summary>
+    public const string LoadWeightsDescription =
+        "Storage type of the weight matrices: stored (the file's own f32/f16/bf16, used in place on the CPU; f16 for quantised files), or f32, f16, bf16 to convert";
+
+    /// <summary>The type a model-loading --weights value names; null for "stored".</summary>
+    public static DType? ParseLoadWeights(string name) => name == "stored" ? null : ParseWeights(name);
+
     /// <summary>The --weights spelling of a type.</summary>
     public static string WeightsName(DType type) => type.ToString().ToLowerInvariant();
 }

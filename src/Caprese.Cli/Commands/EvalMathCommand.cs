@@ -22,8 +22,8 @@ internal static class EvalMathCommand
         var limit = new Option<int?>("--limit") { Description = "Only the first N problems of the file" };
         var shard = new Option<string?>("--shard") { Description = "i/n: of the (limited) problems, those whose index mod n is i (0-based), so n runs partition them" };
         var backend = new BackendArguments();
-        var weights = new Option<string>("--weights") { Description = "Storage type of the weight matrices: f32, f16 or bf16", DefaultValueFactory = _ => "f32" };
-        weights.AcceptOnlyFromAmong(CommandFailures.WeightNames);
+        var weights = new Option<string>("--weights") { Description = CommandFailures.LoadWeightsDescription, DefaultValueFactory = _ => "stored" };
+        weights.AcceptOnlyFromAmong(CommandFailures.LoadWeightNames);
         var context = new Option<int>("--context") { Description = $"KV-cache positions (0 = the model's context, at most {ModelLoadOptions.DefaultMaxContext})", DefaultValueFactory = _ => 0 };
         var sampling = new SamplingArguments();
         var policy = new PolicyArguments();
@@ -55,7 +55,7 @@ internal static class EvalMathCommand
                 parse.GetValue(data)!,
                 backend.LoadOptions(parse) with
                 {
-                    WeightType = CommandFailures.ParseWeights(parse.GetValue(weights)!),
+                    WeightType = CommandFailures.ParseLoadWeights(parse.GetValue(weights)!),
                     ContextLength = parse.GetValue(context),
                 },
                 MathPromptFormats.Get(parse.GetValue(format)!), parse.GetValue(maxTokens),

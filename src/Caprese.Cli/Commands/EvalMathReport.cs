@@ -51,7 +51,7 @@ internal sealed class EvalMathReport(EvalMathConfiguration configuration, MathEv
             r.Policy.CalibrationPath,
             method, method is "speculative" or "judge" ? r.Decoding.DraftLength : null, method == "sirius" ? r.Decoding.KernelSize : null,
             method == "sirius" ? r.Decoding.Threshold : null, r.Decoding.JudgePath, method == "judge" ? r.Decoding.JudgeThreshold : null,
-            BackendArguments.Name(loaded.Backend), CommandFailures.WeightsName(r.Load.WeightType), loaded.Config.MaxSeqLen,
+            BackendArguments.Name(loaded.Backend), CommandFailures.WeightsName(loaded.Model.Weights.MatrixType), loaded.Config.MaxSeqLen,
             SourceRevision.Commit(), CapreseLibrary.Version, DateTime.UtcNow.ToString("o", Inv));
     }
 

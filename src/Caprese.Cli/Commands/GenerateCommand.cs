@@ -16,8 +16,8 @@ internal static class GenerateCommand
         var model = new Option<string?>("--model", "-m") { Description = "A GGUF file, a llama2.c checkpoint (.bin, tokenizer beside it) or a Hugging Face directory (config.json + safetensors); default: the embedded stories260K" };
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue", DefaultValueFactory = _ => "Once upon a time" };
         var backend = new BackendArguments();
-        var weights = new Option<string>("--weights") { Description = "Storage type of the weight matrices: f32, f16 or bf16", DefaultValueFactory = _ => "f32" };
-        weights.AcceptOnlyFromAmong(CommandFailures.WeightNames);
+        var weights = new Option<string>("--weights") { Description = CommandFailures.LoadWeightsDescription, DefaultValueFactory = _ => "stored" };
+        weights.AcceptOnlyFromAmong(CommandFailures.LoadWeightNames);
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 256 };
         var sampling = new SamplingArguments();
         var stop = new Option<string[]>("--stop") { Description = "Stop when the text contains this string (not printed); repeatable", AllowMultipleArgumentsPerToken = false };
@@ -42,7 +42,7 @@ internal static class GenerateCommand
             parse.GetValue(prompt)!,
             backend.LoadOptions(parse) with
             {
-                WeightType = CommandFailures.ParseWeights(parse.GetValue(weights)!),
+                WeightType = CommandFailures.ParseLoadWeights(parse.GetValue(weights)!),
                 ContextLength = parse.GetValue(context),
             },
             new GenerationOptions(parse.GetValue(maxTokens), parse.GetValue(sampling.Temperature), parse.GetValue(sampling.TopK),
@@ -103,7 +103,7 @@ internal static class GenerateCommand
             var s = generator.LastStats!;
             await stdout.WriteLineAsync();
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {request.Load.WeightType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(policy.Sparsity, loaded.Config.Layers)}{(policy.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {policy.AdapterForm.ToString().ToLowerInvariant()}" : "")}{DescribeDecoding(options.Decoding, s, loaded, policy)}]"));
+                $"[prompt tokens: {s.PromptTokenCount}, generated tokens: {s.GeneratedTokenCount}, prefill: {s.PrefillMilliseconds:F2} ms, decode: {s.DecodeTokensPerSecond:F1} tokens/s, backend: {BackendArguments.Describe(loaded.Backend)}, weights: {loaded.Model.Weights.MatrixType.ToString().ToLowerInvariant()}, stop: {s.StopReason}{Describe(policy.Sparsity, loaded.Config.Layers)}{(policy.Adapters is { } a ? $", caprese adapters: rank {a.Rank}, {policy.AdapterForm.ToString().ToLowerInvariant()}" : "")}{DescribeDecoding(options.Decoding, s, loaded, policy)}]"));
             return ExitCodes.Ok;
         }
     }

@@ -8,13 +8,19 @@ namespace Caprese.Models.Formats;
 /// A read-only view of a whole file, memory-mapped so that opening a multi-GB checkpoint
 /// copies nothing: the readers hand out spans straight into the mapping. Every access goes
 /// through <see cref="Slice"/>, which checks the range against the file length.
-/// Spans obtained from it are valid only until <see cref="Dispose"/>.
+/// Spans obtained from it are valid only until <see cref="Dispose"/> (or, when leases were taken
+/// with <see cref="Retain"/>, until the last of them is released). The mapping is private
+/// (copy-on-write): pages are shared with the page cache while only read, and a native kernel
+/// that wrote into weights used in place would change its own copy, never the file or a crash.
 /// </summary>
 public sealed unsafe class MappedFile : IDisposable
 {
     private readonly IDisposable? _owner;
     private byte* _base;
     private bool _disposed;
+    // The opener's reference plus one per Retain(): the mapping goes when the last is released.
+    private int _references = 1;
+    private int _openerReleased;
 
     private MappedFile(string filePath, byte* basePointer, long length, IDisposable? owner)
     {
@@ -46,11 +52,11 @@ public sealed unsafe class MappedFile : IDisposable
                 stream.Dispose();
                 return new MappedFile(fullPath, null, 0, null);
             }
-            var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.CopyOnWrite, HandleInheritability.None, leaveOpen: false);
             var owner = new MappingOwner(map);
             try
             {
-                owner.View = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+                owner.View = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.CopyOnWrite);
                 byte* p = null;
                 owner.View.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
                 owner.Acquired = true;
@@ -112,13 +118,47 @@ public sealed unsafe class MappedFile : IDisposable
     /// <summary>A bounded little-endian reader over [offset, offset + length).</summary>
     public SpanReader Reader(long offset, int length) => new(Slice(offset, length), FilePath, offset);
 
+    /// <summary>
+    /// Keeps the mapping alive until the returned lease is disposed, even after <see cref="Dispose"/>: weights used
+    /// in place (zero-copy on the CPU backend) hold one for as long as the model lives.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The mapping is already gone.</exception>
+    public IDisposable Retain()
+    {
+        while (true)
+        {
+            int n = Volatile.Read(ref _references);
+            ObjectDisposedException.ThrowIf(n == 0, this);
+            if (Interlocked.CompareExchange(ref _references, n + 1, n) == n)
+                return new Lease(this);
+        }
+    }
+
+    /// <summary>Releases the opener's reference; the mapping itself goes once no <see cref="Retain"/> lease is left.</summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (Interlocked.Exchange(ref _openerReleased, 1) == 0)
+            Release();
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _references) != 0)
             return;
         _disposed = true;
         _base = null;
         _owner?.Dispose();
+    }
+
+    private sealed class Lease(MappedFile file) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                file.Release();
+        }
     }
 
     private sealed class MappingOwner(MemoryMappedFile map) : IDisposable

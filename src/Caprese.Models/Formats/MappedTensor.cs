@@ -70,6 +70,15 @@ public abstract unsafe class MappedTensor
     /// <summary>Address of the first data byte (valid while the file is open), for uploads of any size.</summary>
     public byte* DataPointer => _file.GetPointer(FileOffset, ByteLength);
 
+    /// <summary>The bytes as stored, when they are f32, f16 or bf16 (null for quantised types).</summary>
+    internal Weights.StoredTensorData? Stored => _encoding switch
+    {
+        TensorEncoding.F32 => new(Interop.DType.F32, (nint)DataPointer, ByteLength, _file),
+        TensorEncoding.F16 => new(Interop.DType.F16, (nint)DataPointer, ByteLength, _file),
+        TensorEncoding.BF16 => new(Interop.DType.BF16, (nint)DataPointer, ByteLength, _file),
+        _ => null,
+    };
+
     /// <summary>All elements as f32 (a new array).</summary>
     public float[] DequantizeToF32()
     {

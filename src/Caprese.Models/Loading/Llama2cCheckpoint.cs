@@ -54,6 +54,16 @@ public sealed unsafe class Llama2cCheckpoint : IDisposable
 
     public bool Contains(string name) => _byName.ContainsKey(name);
 
+    /// <summary>The f32 bytes of a tensor, or of one layer of a stacked tensor (layer &gt;= 0), where they lie in the mapping.</summary>
+    internal Weights.StoredTensorData StoredData(string name, int layer)
+    {
+        var info = Info(name);
+        long count = layer >= 0 ? info.ElementCount / info.Shape[0] : info.ElementCount;
+        long offset = info.ByteOffset + (layer >= 0 ? layer * count * sizeof(float) : 0);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new(Interop.DType.F32, (nint)_file.GetPointer(offset, count * sizeof(float)), count * sizeof(float), _file);
+    }
+
     public void Dispose()
     {
         _disposed = true;

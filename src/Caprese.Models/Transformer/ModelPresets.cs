@@ -20,6 +20,7 @@ public static class ModelPresets
         ["qwen2.5-14b"] = () => Qwen25_14B,
         ["gemma-2-9b"] = () => Gemma2_9B,
         ["tinyllama-1.1b"] = () => TinyLlama11B,
+        ["llama2-110m"] = () => Llama2_110M,
         ["tiny-llama"] = () => Tiny(ModelFamily.Llama),
         ["tiny-qwen2"] = () => Tiny(ModelFamily.Qwen2),
         ["tiny-gemma2"] = () => Tiny(ModelFamily.Gemma2),
@@ -34,6 +35,13 @@ public static class ModelPresets
     {
         Dim = 2048, HiddenDim = 5632, Layers = 22, Heads = 32, KvHeads = 4, HeadDim = 64, Vocab = 32000,
         RopeTheta = 10000f, RopeScaling = null, MaxSeqLen = 2048,
+    };
+
+    /// <summary>llama2.c's 110M model (dim 768, 12 layers, 12 heads, hidden 2048, vocab 32000): small matrices
+    /// (1.2 MB per f16 attention projection), where per-call costs of a decode step show. Tied embeddings, as there.</summary>
+    public static ModelConfig Llama2_110M => TinyLlama11B with
+    {
+        Dim = 768, HiddenDim = 2048, Layers = 12, Heads = 12, KvHeads = 12, HeadDim = 64, MaxSeqLen = 1024, TiedEmbeddings = true,
     };
 
     public static ModelConfig Qwen25_14B => new()

@@ -18,9 +18,10 @@ public sealed record LayerWeights(
     TensorDesc? PostFfnNorm);
 
 /// <summary>
-/// All weights of a model in buffers of one <see cref="CapreseContext"/>, one buffer per tensor.
-/// Matrices and the embedding table are stored as <see cref="MatrixType"/> (converted on upload);
-/// norms and biases stay f32. Uploading goes tensor by tensor through a bounded staging array,
+/// All weights of a model on one <see cref="CapreseContext"/>. Matrices and the embedding table are stored as
+/// <see cref="MatrixType"/>; norms and biases stay f32. A tensor whose file already holds that type is used in place
+/// on the CPU backend (the mapped file stays open while the weights live; no copy, no extra memory) and copied
+/// byte for byte to device backends. Other tensors are converted tensor by tensor through a bounded staging array,
 /// so a memory-mapped checkpoint is never copied whole on the host.
 /// </summary>
 public sealed class ModelWeights : IDisposable
@@ -29,6 +30,8 @@ public sealed class ModelWeights : IDisposable
     private const int StagingElements = 1 << 22;
 
     private readonly List<DeviceBuffer> _buffers = [];
+    private readonly List<IDisposable> _fileLeases = [];
+    private long _inPlaceBytes;
 
     private ModelWeights(ModelConfig config, DType matrixType)
     {
@@ -48,8 +51,11 @@ public sealed class ModelWeights : IDisposable
     /// <summary>The output projection [Vocab, Dim]; the embedding table when tied.</summary>
     public TensorDesc Classifier { get; private set; }
 
-    /// <summary>Total bytes of weight storage on the backend.</summary>
-    public long Bytes => _buffers.Sum(b => b.Bytes);
+    /// <summary>Total bytes of weight storage on the backend (buffers plus tensors used in place in the mapped file).</summary>
+    public long Bytes => _buffers.Sum(b => b.Bytes) + _inPlaceBytes;
+
+    /// <summary>Bytes of the weights used in place in the memory-mapped file (CPU backend, stored type = <see cref="MatrixType"/>).</summary>
+    public long InPlaceBytes => _inPlaceBytes;
 
     /// <summary>
     /// Weight bytes one decode step reads: everything but the embedding table, of which only
@@ -62,14 +68,53 @@ public sealed class ModelWeights : IDisposable
     /// <summary>
     /// Uploads every tensor <paramref name="config"/> requires from <paramref name="source"/>.
     /// </summary>
+    /// <param name="context">The backend context the weights live on.</param>
+    /// <param name="source">Where the tensors come from.</param>
+    /// <param name="config">The shape every tensor is checked against.</param>
+    /// <param name="matrixType">Storage type of the matrices; null keeps the file's (see <see cref="StoredMatrixType"/>).</param>
+    /// <param name="progress">Fraction of elements uploaded.</param>
+    /// <param name="cancellationToken">Checked between tensors.</param>
     /// <exception cref="ModelFormatException">A tensor is missing or its shape disagrees with the config; names the file and tensor.</exception>
-    public static ModelWeights Upload(CapreseContext context, IWeightSource source, ModelConfig config, DType matrixType = DType.F32,
+    public static ModelWeights Upload(CapreseContext context, IWeightSource source, ModelConfig config, DType? matrixType = DType.F32,
         IProgress<float>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        var type = matrixType ?? StoredMatrixType(source, config);
+        return Upload(context, source, config, type, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// The matrix type a checkpoint is stored in: the one f32, f16 or bf16 type of all its matrices (and the embedding
+    /// table); f32 when the types are mixed with f32 or f16 with bf16 (so nothing is rounded); the half type present,
+    /// else f16, when the rest is quantised (Q8_0: f16 holds its values to within f16 rounding, at half the memory of
+    /// f32); f32 for sources without stored bytes (synthetic or in-memory weights).
+    /// </summary>
+    public static DType StoredMatrixType(IWeightSource source, ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(config);
+        var types = new HashSet<DType>();
+        bool quantised = false;
+        foreach (var spec in WeightLayout.Required(config).Where(s => s.Id.IsMatrix))
+        {
+            switch (source.Find(spec.Id))
+            {
+                case IStoredWeightTensor { Stored: { } stored }: types.Add(stored.Type); break;
+                case IStoredWeightTensor: quantised = true; break;
+                default: return DType.F32;
+            }
+        }
+        if (types.Contains(DType.F32) || types.Count > 1)
+            return DType.F32;
+        return types.Count == 1 ? types.Single() : quantised ? DType.F16 : DType.F32;
+    }
+
+    private static ModelWeights Upload(CapreseContext context, IWeightSource source, ModelConfig config, DType matrixType,
+        IProgress<float>? progress, CancellationToken cancellationToken)
+    {
         if (matrixType is not (DType.F32 or DType.F16 or DType.BF16))
             throw new ArgumentOutOfRangeException(nameof(matrixType), matrixType, "weights are f32, f16 or bf16");
 
@@ -82,7 +127,8 @@ public sealed class ModelWeights : IDisposable
         try
         {
             long largestRow = specs.Max(s => s.Shape[^1]);
-            var staging = new float[(int)Math.Min(Math.Max(StagingElements, largestRow), specs.Max(s => s.ElementCount))];
+            int stagingLength = (int)Math.Min(Math.Max(StagingElements, largestRow), specs.Max(s => s.ElementCount));
+            var staging = new Lazy<float[]>(() => new float[stagingLength]);
             var uploaded = new Dictionary<WeightId, TensorDesc>();
             long done = 0;
             foreach (var (spec, tensor) in tensors)
@@ -109,6 +155,10 @@ public sealed class ModelWeights : IDisposable
         foreach (var b in _buffers)
             b.Dispose();
         _buffers.Clear();
+        foreach (var lease in _fileLeases)
+            lease.Dispose();
+        _fileLeases.Clear();
+        _inPlaceBytes = 0;
     }
 
     private static IWeightTensor Resolve(IWeightSource source, WeightSpec spec)
@@ -121,8 +171,12 @@ public sealed class ModelWeights : IDisposable
         return tensor;
     }
 
-    private TensorDesc UploadTensor(CapreseContext context, IWeightTensor tensor, WeightSpec spec, DType type, float[] staging)
+    private TensorDesc UploadTensor(CapreseContext context, IWeightTensor tensor, WeightSpec spec, DType type, Lazy<float[]> stagingArray)
     {
+        if (tensor is IStoredWeightTensor { Stored: { } stored } && stored.Type == type
+            && stored.ByteLength == checked(spec.ElementCount * type.SizeInBytes()))
+            return UploadStored(context, stored, spec, type);
+        var staging = stagingArray.Value;
         var buffer = context.Allocate(type, spec.Shape);
         _buffers.Add(buffer);
         long rowElements = spec.Shape[^1];
@@ -146,6 +200,27 @@ public sealed class ModelWeights : IDisposable
             else
                 TensorConvert.F32ToBF16(chunk, dst);
             buffer.CopyFrom<ushort>(dst, byteOffset);
+        }
+        return buffer.Tensor;
+    }
+
+    // Bytes already in the target type: used in place on the CPU (kernels need element alignment, which GGUF's
+    // 32-byte data alignment and llama2.c's f32 layout give; safetensors offsets usually do), else copied as they are.
+    private unsafe TensorDesc UploadStored(CapreseContext context, StoredTensorData stored, WeightSpec spec, DType type)
+    {
+        if (context.Backend == BackendKind.Cpu && stored.Pointer % type.SizeInBytes() == 0)
+        {
+            _fileLeases.Add(stored.File.Retain());
+            _inPlaceBytes += stored.ByteLength;
+            return TensorDesc.Create(stored.Pointer, type, spec.Shape);
+        }
+        var buffer = context.Allocate(type, spec.Shape);
+        _buffers.Add(buffer);
+        const int chunk = 1 << 28;
+        for (long offset = 0; offset < stored.ByteLength; offset += chunk)
+        {
+            int n = (int)Math.Min(chunk, stored.ByteLength - offset);
+            buffer.CopyFrom(new ReadOnlySpan<byte>((byte*)stored.Pointer + offset, n), offset);
         }
         return buffer.Tensor;
     }

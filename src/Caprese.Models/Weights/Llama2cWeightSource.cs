@@ -38,8 +38,9 @@ internal sealed class Llama2cWeightSource(Llama2cCheckpoint checkpoint) : IWeigh
         _ => null,
     };
 
-    private sealed class Tensor(string name, Llama2cCheckpoint checkpoint, string stacked, int layer, long[] shape) : IWeightTensor
+    private sealed class Tensor(string name, Llama2cCheckpoint checkpoint, string stacked, int layer, long[] shape) : IStoredWeightTensor
     {
+        public StoredTensorData? Stored => checkpoint.StoredData(stacked, layer);
         public string Name => name;
         public string FilePath => checkpoint.FilePath;
         public IReadOnlyList<long> Shape => shape;

@@ -11,8 +11,9 @@ internal sealed class MappedWeightSource(string sourcePath, Func<WeightId, strin
 
     public IWeightTensor? Find(WeightId id) => lookup(nameOf(id)) is { } t ? new Tensor(t) : null;
 
-    private sealed class Tensor(MappedTensor t) : IWeightTensor
+    private sealed class Tensor(MappedTensor t) : IStoredWeightTensor
     {
+        public StoredTensorData? Stored => t.Stored;
         public string Name => t.Name;
         public string FilePath => t.FilePath;
         public IReadOnlyList<long> Shape => t.Shape;
