@@ -1,6 +1,7 @@
 #include "cpu/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace caprese {
 
@@ -10,10 +11,37 @@ ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
+namespace {
+
+// How long a thread spins for the next event before it blocks: long enough to span the gap
+// between two ops of a decode step, short enough not to burn a core once decoding stops.
+constexpr std::chrono::microseconds kSpin{50};
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or kSpin has passed; true when done() became true.
+template <typename Done>
+bool SpinUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    CpuRelax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
+}  // namespace
+
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -48,34 +76,39 @@ void ThreadPool::Run(int64_t n, int64_t grain, Thunk call, void* fn) {
   job.n = n;
   job.chunk = chunk;
   job.num_chunks = (n + chunk - 1) / chunk;
-  {
+  job_.store(&job);
+  pending_.store(static_cast<int>(workers_.size()));
+  generation_.fetch_add(1);
+  if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &job;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    work_cv_.notify_all();
   }
-  work_cv_.notify_all();
   Drain(&job);
-  {
+  if (!SpinUntil([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    done_cv_.wait(lock, [&] { return pending_.load() == 0; });
   }
+  job_.store(nullptr);
   if (job.error) std::rethrow_exception(job.error);
 }
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-    if (stop_) return;
-    seen = generation_;
-    Job* job = job_;
-    lock.unlock();
-    Drain(job);
-    lock.lock();
-    if (--pending_ == 0) done_cv_.notify_one();
+    auto fresh = [&] { return stop_.load() || generation_.load() != seen; };
+    if (!SpinUntil(fresh)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1);
+      work_cv_.wait(lock, fresh);
+      sleepers_.fetch_sub(1);
+    }
+    if (stop_.load()) return;
+    seen = generation_.load();
+    Drain(job_.load());
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+    }
   }
 }
 
