@@ -6,8 +6,9 @@
 // A task is one query row and a run of query heads that share a KV head: each key and value
 // row is then read once for all of them, instead of once per query head (GQA groups are
 // 2-8 heads wide). Runs are shortened when that is needed to give every thread work.
-// Keys are taken four at a time (Dot4, Axpy4) for independent FMA chains and fewer passes
-// over the accumulator. Per (row, head) the arithmetic is the same whatever the grouping, so results do not depend
+// Keys are taken eight, then four at a time (Dot8/Dot4, Axpy8/Axpy4: bit-identical to one key
+// at a time) for independent FMA chains, shared lane reductions and fewer passes over the
+// accumulator. Per (row, head) the arithmetic is the same whatever the grouping, so results do not depend
 // on the thread count or on how many rows a call holds.
 #include <algorithm>
 #include <cmath>
@@ -40,7 +41,11 @@ Status Attention(ThreadPool& pool, const AttentionArgs& a) {
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, keys * hd * 2 * run));
 
   pool.ParallelFor(tasks, grain, [&](int64_t t0, int64_t t1) {
-    std::vector<float> scores, acc(run * hd), mx(run), sum(run);
+    // Per-thread scratch, reused across calls (a decode step makes one call per layer).
+    thread_local std::vector<float> scores, acc, mx, sum;
+    acc.resize(run * hd);
+    mx.resize(run);
+    sum.resize(run);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t m = t / runs_per_row, h0 = (t % runs_per_row) * run, kvh = h0 / group;
       const int64_t p = a.params.pos0 + m;
@@ -49,8 +54,12 @@ Status Attention(ThreadPool& pool, const AttentionArgs& a) {
       const float* q = a.q + (m * a.q_heads + h0) * hd;  // run consecutive heads
       scores.resize(run * n);
       std::fill(mx.begin(), mx.end(), -INFINITY);
-      // Raw q·k, four keys at a time while four remain.
+      // Raw q·k, eight then four keys at a time while that many remain.
       int64_t j = lo;
+      for (; j + 7 <= p; j += 8) {
+        const float* k = a.k_cache + j * kv_row + kvh * hd;
+        for (int64_t h = 0; h < run; ++h) Dot8(q + h * hd, k, kv_row, hd, &scores[h * n + (j - lo)]);
+      }
       for (; j + 3 <= p; j += 4) {
         const float* k = a.k_cache + j * kv_row + kvh * hd;
         for (int64_t h = 0; h < run; ++h) Dot4(q + h * hd, k, kv_row, hd, &scores[h * n + (j - lo)]);
@@ -59,20 +68,25 @@ Status Attention(ThreadPool& pool, const AttentionArgs& a) {
         const float* k = a.k_cache + j * kv_row + kvh * hd;
         for (int64_t h = 0; h < run; ++h) scores[h * n + (j - lo)] = Dot(q + h * hd, k, hd);
       }
-      for (int64_t h = 0; h < run; ++h)
-        for (int64_t i = 0; i < n; ++i) {
-          float s = scores[h * n + i] * scale;
-          if (cap > 0.0f) s = cap * std::tanh(s / cap);
-          scores[h * n + i] = s;
-          mx[h] = std::max(mx[h], s);
-        }
       for (int64_t h = 0; h < run; ++h) {
-        float total = 0.0f;
-        for (int64_t i = 0; i < n; ++i) total += (scores[h * n + i] = std::exp(scores[h * n + i] - mx[h]));
-        sum[h] = total;
+        float* sh = &scores[h * n];
+        if (cap > 0.0f) {
+          for (int64_t i = 0; i < n; ++i) {
+            const float s = cap * std::tanh(sh[i] * scale / cap);
+            sh[i] = s;
+            mx[h] = std::max(mx[h], s);
+          }
+        } else {
+          mx[h] = ScaleMax(sh, n, scale);
+        }
+        sum[h] = ExpShiftSum(sh, n, mx[h]);
       }
       std::fill(acc.begin(), acc.end(), 0.0f);
-      for (j = lo; j + 3 <= p; j += 4) {
+      for (j = lo; j + 7 <= p; j += 8) {
+        const float* v = a.v_cache + j * kv_row + kvh * hd;
+        for (int64_t h = 0; h < run; ++h) Axpy8(&scores[h * n + (j - lo)], v, kv_row, acc.data() + h * hd, hd);
+      }
+      for (; j + 3 <= p; j += 4) {
         const float* v = a.v_cache + j * kv_row + kvh * hd;
         for (int64_t h = 0; h < run; ++h) Axpy4(&scores[h * n + (j - lo)], v, kv_row, acc.data() + h * hd, hd);
       }
