@@ -126,9 +126,20 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
   const char* ed = static_cast<const char*>(a.extra_down);
   const bool gelu = a.act == CAPRESE_ACTIVATION_GELU_TANH;
 
+  // Scratch kept per calling thread across calls (a decode step makes one call per sparse layer); every
+  // element read below is written first in this call.
+  // Bound to locals: the lambdas below run on pool threads, where the names of thread_locals would
+  // mean those threads' own (empty) vectors.
+  thread_local std::vector<int64_t> tl_items;
+  thread_local std::vector<float> tl_gate_act, tl_coef, tl_partial;
+  thread_local std::vector<uint8_t> tl_any;
+  std::vector<int64_t>& items = tl_items;
+  std::vector<float>&gate_act = tl_gate_act, &coef = tl_coef, &partial = tl_partial;
+  std::vector<uint8_t>& any = tl_any;
+  items.clear();
+
   // (1) Items: main neuron j as j, extra neuron e as h + e.
-  std::vector<int64_t> items;
-  std::vector<float> gate_act;  // THRESHOLD: masked act(gate), [H][M]
+  // THRESHOLD: gate_act holds the masked act(gate), [H][M].
   if (a.selection == CAPRESE_SPARSE_INDICES) {
     // Checked up front so a bad index fails the call before y is touched.
     for (int64_t i = 0; i < a.k; ++i)
@@ -141,7 +152,7 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
     for (int64_t j = 0; j < h; ++j) items[j] = j;
   } else {
     gate_act.resize(static_cast<size_t>(h * m));
-    std::vector<uint8_t> any(h);
+    any.resize(static_cast<size_t>(h));
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, d * m));
     pool.ParallelFor(h, grain, [&](int64_t j0, int64_t j1) {
       float g[kMaxRows];
@@ -164,7 +175,7 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
 
   // (2) Coefficients h[i][r] of every item for every row.
   const int64_t n = static_cast<int64_t>(items.size());
-  std::vector<float> coef(static_cast<size_t>(n * m));
+  coef.resize(static_cast<size_t>(n * m));
   const int64_t item_grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, d));
   pool.ParallelFor(n, item_grain, [&](int64_t i0, int64_t i1) {
     float g[kMaxRows], u[kMaxRows];
@@ -192,7 +203,7 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
   const int64_t parts = std::clamp<int64_t>((n + kItemsPerPart - 1) / kItemsPerPart, 1, kMaxParts);
   const int64_t pitch = (d + 7) / 8 * 8 + 16;
   const int64_t block = std::clamp<int64_t>(kYBlockFloats / m / 8 * 8, 64, std::max<int64_t>(64, (d + 7) / 8 * 8));
-  std::vector<float> partial(static_cast<size_t>(parts * m * pitch));
+  partial.resize(static_cast<size_t>(parts * m * pitch));
   pool.ParallelFor(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       float* acc = partial.data() + p * m * pitch;
