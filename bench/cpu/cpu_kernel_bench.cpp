@@ -202,7 +202,8 @@ int main(int argc, char** argv) {
   }
 
   // Gated FFN (SiLU) of D x H, weights w_gate/w_up [H, D], w_down [D, H] (dense) / w_down_t [H, D]
-  // (sparse): the three dense matmuls + activation against caprese_sparse_ffn over all H neurons.
+  // (sparse): the three dense matmuls + activation against caprese_sparse_ffn over all H neurons
+  // and over a random half of them gathered by index (GB/s of the bytes each reads).
   for (size_t at = 0; at < ffns.size();) {
     size_t end = ffns.find(',', at);
     if (end == std::string::npos) end = ffns.size();
@@ -228,8 +229,17 @@ int main(int argc, char** argv) {
     caprese_sparse_ffn_params params{};
     params.activation = CAPRESE_ACTIVATION_SILU;
     params.selection = CAPRESE_SPARSE_ALL;
-    for (int which = 0; which < 2; ++which) {
+    // GRIFFIN-style gather: a random half of the neurons, ascending, read from the full matrices.
+    std::vector<int32_t> half;
+    {
+      std::mt19937 rng(11);
+      for (int32_t j = 0; j < h; ++j)
+        if (rng() & 1) half.push_back(j);
+    }
+    caprese_tensor idx = Tensor(half.data(), CAPRESE_DTYPE_I32, {static_cast<int64_t>(half.size())});
+    for (int which = 0; which < 3; ++which) {
       double best = 0;
+      const double moved = which == 2 ? static_cast<double>(bytes) * half.size() / h : static_cast<double>(bytes);
       roof = ReadRooflineGBps(threads);
       for (int r = 0; r < reps; ++r) {
         const auto t0 = Clock::now();
@@ -241,19 +251,24 @@ int main(int argc, char** argv) {
             Check(caprese_matmul(ctx, &xt, &tu, nullptr, &ut), "matmul up");
             Check(caprese_gated_activation(ctx, &gt, &ut, CAPRESE_ACTIVATION_SILU, &gt), "gated activation");
             Check(caprese_matmul(ctx, &gt, &td, nullptr, &yt), "matmul down");
-          } else {
+          } else if (which == 1) {
             caprese_tensor td = Tensor(wd[c], dtype, {h, d});
             Check(caprese_sparse_ffn(ctx, &xt, &tg, &tu, &td, nullptr, nullptr, nullptr, &params, &yt), "sparse ffn");
+          } else {
+            caprese_tensor td = Tensor(wd[c], dtype, {h, d});
+            caprese_sparse_ffn_params gather = params;
+            gather.selection = CAPRESE_SPARSE_INDICES;
+            Check(caprese_sparse_ffn(ctx, &xt, &tg, &tu, &td, &idx, nullptr, nullptr, &gather, &yt), "sparse ffn gather");
           }
         }
         const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-        best = std::max(best, copies * static_cast<double>(bytes) / sec / 1e9);
+        best = std::max(best, copies * moved / sec / 1e9);
       }
-      const char* name = which == 0 ? "ffn-dense " : "ffn-sparse";
+      const char* name = which == 0 ? "ffn-dense " : which == 1 ? "ffn-all   " : "ffn-gather";
       std::printf("%s %6lldx%-6lld %7.1f GB/s  %5.1f%% of the read roofline beside it (%.1f GB/s)\n", name, d, h, best,
                   100 * best / roof, roof);
       std::fflush(stdout);
-      results.push_back({which == 0 ? "ffn_dense" : "ffn_sparse_all", s, best, roof});
+      results.push_back({which == 0 ? "ffn_dense" : which == 1 ? "ffn_sparse_all" : "ffn_sparse_gather_50", s, best, roof});
     }
     for (int c = 0; c < copies; ++c) {
       std::free(wg[c]);

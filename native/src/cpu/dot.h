@@ -87,8 +87,11 @@ CAPRESE_AVX2 inline float FinishDot(__m256 acc, const float* x, const void* w, i
 }
 
 // R weight rows (k apart) x C rows of x (ldx apart) in the canonical order: out[c * ldo + r].
-template <caprese_dtype D, int R, int C>
-CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo) {
+// `prefetch` (kPrefetch): a row the caller reads next, requested from memory in step with this
+// one, for gathered rows (sparse FFN) that the hardware prefetcher cannot predict.
+template <caprese_dtype D, int R, int C, bool kPrefetch = false>
+CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo,
+                                     const void* prefetch = nullptr) {
   const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
   const char* wb = static_cast<const char*>(w);
   __m256 a0[R][C], a1[R][C];
@@ -96,6 +99,7 @@ CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w,
     for (int c = 0; c < C; ++c) a0[r][c] = a1[r][c] = _mm256_setzero_ps();
   const int64_t k16 = k / 16 * 16, k8 = k / 8 * 8;
   for (int64_t i = 0; i < k16; i += 16) {
+    if constexpr (kPrefetch) _mm_prefetch(static_cast<const char*>(prefetch) + i * wsize, _MM_HINT_T0);
     for (int r = 0; r < R; ++r) {
       const __m256 w0 = LoadW8<D>(wb + r * k * wsize, i), w1 = LoadW8<D>(wb + r * k * wsize, i + 8);
       for (int c = 0; c < C; ++c) {

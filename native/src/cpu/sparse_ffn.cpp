@@ -38,7 +38,8 @@ inline float Act(float g, bool gelu) {
 // each is one sequential stream (two rows read side by side in different matrices stream
 // measurably slower on the dev VM, as in matmul.cpp).
 template <caprese_dtype D>
-void Dots2Scalar(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b) {
+void Dots2Scalar(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b,
+                 const void* /*next*/) {
   for (int r = 0; r < m; r += 4) {
     const int c = std::min(4, m - r);
     DotRowScalar<D>(x + r * stride, stride, c, a, d, out_a + r, 1);
@@ -48,7 +49,7 @@ void Dots2Scalar(const float* x, int m, int64_t d, int64_t stride, const void* a
 
 // y_r[0..len) += h[r] * w[0..len) for r < m (rows of y are `stride` apart).
 template <caprese_dtype D>
-void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t stride, float* y) {
+void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t stride, float* y, const void* /*next*/) {
   for (int64_t i = 0; i < len; ++i) {
     const float wv = LoadW<D>(w, i);
     for (int r = 0; r < m; ++r) y[r * stride + i] += h[r] * wv;
@@ -57,27 +58,43 @@ void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t s
 
 // ----------------------------------------------------------------- AVX2 path
 #ifdef CAPRESE_X86
+// The first pass over w (the one that reads it from memory) also prefetches `next` when given.
 template <caprese_dtype D>
-CAPRESE_AVX2 void DotsAvx2(const float* x, int m, int64_t d, int64_t stride, const void* w, float* out) {
+CAPRESE_AVX2 void DotsAvx2(const float* x, int m, int64_t d, int64_t stride, const void* w, float* out, const void* next) {
   // Tiles of 4 rows keep 8 accumulators plus 2 weight vectors in the 16 ymm registers.
   int r = 0;
-  for (; r + 4 <= m; r += 4) DotTileAvx2<D, 1, 4>(x + r * stride, stride, w, d, out + r, 1);
-  for (; r < m; ++r) DotTileAvx2<D, 1, 1>(x + r * stride, stride, w, d, out + r, 1);
+  for (; r + 4 <= m; r += 4) {
+    if (r == 0 && next != nullptr)
+      DotTileAvx2<D, 1, 4, true>(x + r * stride, stride, w, d, out + r, 1, next);
+    else
+      DotTileAvx2<D, 1, 4>(x + r * stride, stride, w, d, out + r, 1);
+  }
+  for (; r < m; ++r) {
+    if (r == 0 && next != nullptr)
+      DotTileAvx2<D, 1, 1, true>(x + r * stride, stride, w, d, out + r, 1, next);
+    else
+      DotTileAvx2<D, 1, 1>(x + r * stride, stride, w, d, out + r, 1);
+  }
 }
 
+// Row a, then row b (while a streams, b is prefetched; while b streams, `next`).
 template <caprese_dtype D>
 CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a,
-                            float* out_b) {
-  DotsAvx2<D>(x, m, d, stride, a, out_a);
-  if (b) DotsAvx2<D>(x, m, d, stride, b, out_b);
+                            float* out_b, const void* next) {
+  DotsAvx2<D>(x, m, d, stride, a, out_a, b != nullptr ? b : next);
+  if (b) DotsAvx2<D>(x, m, d, stride, b, out_b, next);
 }
 
+// `next` (may be null): the row piece the caller reads next, prefetched in step with this one.
 template <caprese_dtype D>
-CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t len, int64_t stride, float* y) {
+CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t len, int64_t stride, float* y,
+                               const void* next) {
   __m256 hv[kMaxRows];
   for (int r = 0; r < m; ++r) hv[r] = _mm256_set1_ps(h[r]);
   const int64_t len8 = len / 8 * 8;
+  constexpr int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
   for (int64_t i = 0; i < len8; i += 8) {
+    if (next != nullptr && (i & 15) == 0) _mm_prefetch(static_cast<const char*>(next) + i * wsize, _MM_HINT_T0);
     const __m256 wv = LoadW8<D>(w, i);  // converted once for all M rows
     for (int r = 0; r < m; ++r) {
       float* yr = y + r * stride + i;
@@ -91,9 +108,10 @@ CAPRESE_AVX2 void AxpyRowsAvx2(const float* h, int m, const void* w, int64_t len
 }
 #endif  // CAPRESE_X86
 
+// The trailing pointer of each kernel: the weight row read next (prefetched on the AVX2 path; may be null).
 struct Kernels {
-  void (*dots2)(const float*, int, int64_t, int64_t, const void*, const void*, float*, float*);
-  void (*axpy_rows)(const float*, int, const void*, int64_t, int64_t, float*);
+  void (*dots2)(const float*, int, int64_t, int64_t, const void*, const void*, float*, float*, const void*);
+  void (*axpy_rows)(const float*, int, const void*, int64_t, int64_t, float*, const void*);
 };
 
 template <caprese_dtype D>
@@ -157,7 +175,7 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
     pool.ParallelFor(h, grain, [&](int64_t j0, int64_t j1) {
       float g[kMaxRows];
       for (int64_t j = j0; j < j1; ++j) {
-        kern.dots2(a.x, m, d, d, wg + j * row_bytes, nullptr, g, nullptr);
+        kern.dots2(a.x, m, d, d, wg + j * row_bytes, nullptr, g, nullptr, nullptr);  // sequential: no prefetch needed
         bool keep_any = false;
         for (int r = 0; r < m; ++r) {
           const float v = Act(g[r], gelu);
@@ -179,16 +197,22 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
   const int64_t item_grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, d));
   pool.ParallelFor(n, item_grain, [&](int64_t i0, int64_t i1) {
     float g[kMaxRows], u[kMaxRows];
+    // The first row item i reads: gathered rows arrive from memory in time only when requested ahead.
+    auto first_row = [&](int64_t i) -> const void* {
+      const int64_t j = items[i];
+      return j >= h ? eu + (j - h) * row_bytes : (a.selection == CAPRESE_SPARSE_THRESHOLD ? wu : wg) + j * row_bytes;
+    };
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t j = items[i];
       float* hv = coef.data() + i * m;
+      const void* next = i + 1 < i1 ? first_row(i + 1) : nullptr;
       if (j >= h) {  // extra neuron: gate = 1
-        kern.dots2(a.x, m, d, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr);
+        kern.dots2(a.x, m, d, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr, next);
       } else if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
-        kern.dots2(a.x, m, d, d, wu + j * row_bytes, nullptr, u, nullptr);
+        kern.dots2(a.x, m, d, d, wu + j * row_bytes, nullptr, u, nullptr, next);
         for (int r = 0; r < m; ++r) hv[r] = gate_act[j * m + r] * u[r];
       } else {
-        kern.dots2(a.x, m, d, d, wg + j * row_bytes, wu + j * row_bytes, g, u);
+        kern.dots2(a.x, m, d, d, wg + j * row_bytes, wu + j * row_bytes, g, u, next);
         for (int r = 0; r < m; ++r) hv[r] = Act(g[r], gelu) * u[r];
       }
     }
@@ -213,10 +237,14 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
         const int64_t i1 = std::min(end, i0 + kItemsPerSweep);
         for (int64_t c0 = 0; c0 < d; c0 += block) {
           const int64_t len = std::min(block, d - c0);
-          for (int64_t i = i0; i < i1; ++i) {
+          auto down_row = [&](int64_t i) {
             const int64_t j = items[i];
-            const char* down = j >= h ? ed + (j - h) * row_bytes : wd + j * row_bytes;
-            kern.axpy_rows(coef.data() + i * m, m, down + c0 * esize, len, pitch, acc + c0);
+            return j >= h ? ed + (j - h) * row_bytes : wd + j * row_bytes;
+          };
+          for (int64_t i = i0; i < i1; ++i) {
+            // The next item's piece of its row, prefetched while this one streams (gathered rows).
+            const char* next = i + 1 < i1 ? down_row(i + 1) + c0 * esize : nullptr;
+            kern.axpy_rows(coef.data() + i * m, m, down_row(i) + c0 * esize, len, pitch, acc + c0, next);
           }
         }
       }
