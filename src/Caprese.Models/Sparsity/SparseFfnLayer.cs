@@ -30,8 +30,7 @@ internal sealed class SparseFfnLayer : IDisposable
         Method = options.Method;
         Sparsity = options.Sparsity;
         _kept = GriffinSelector.KeptCount(config.HiddenDim, options.Sparsity);
-        _compact = options.GriffinPath == GriffinPath.Compact
-            || (options.GriffinPath == GriffinPath.Auto && context.Backend.UsesDeviceMemory());
+        _compact = options.GriffinPath is GriffinPath.Compact or GriffinPath.Auto;
         _downT = downT;
         if (fixedThreshold is { } tau)
         {
