@@ -20,6 +20,10 @@
 # Needs: cmake, ninja (or make), python3, a C++ compiler; on a GPU also nvcc (PATH,
 # /usr/local/cuda/bin or /usr/local/cuda-*/bin) and compute-sanitizer. GoogleTest: an
 # installed one, or the sources scripts/prepare-gpu-bundle.sh puts into third_party/.
+# The sparse FFN's kernel variants (serial, tree, wide) are timed side by side after the
+# harness, by its sparse_variants suite (OUT/sparse-ffn-variants.json, ~1 min on a GPU): the
+# harness step leaves it up to 90 s of the deadline, never taking the harness below 60 s.
+# CAPRESE_SPARSE_VARIANTS=0 leaves it out.
 # Optional extras, run only with time to spare after the required steps:
 #   CAPRESE_TORCH_PEERS=1  bench/gpu/torch_ffn_peers.py (PyTorch's dense and sliced FFN)
 #   CAPRESE_CLI=path       a self-contained `caprese` (scripts/publish-gpu-bundle.sh):
@@ -58,7 +62,7 @@ mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)
 # the device call, so OUT gets the summary, the gtest and harness JSON and one logs archive.
 WORK=$BUILD/validate
 rm -rf "$WORK" "$OUTDIR/gpu-validation.json" "$OUTDIR/gtest.json" "$OUTDIR/kernel-bench.json" \
-  "$OUTDIR/gpu-op-errors.json" "$OUTDIR/logs.tar.gz"
+  "$OUTDIR/gpu-op-errors.json" "$OUTDIR/logs.tar.gz" "$OUTDIR/sparse-ffn-variants.json"
 mkdir -p "$WORK/logs"
 : > "$WORK/steps.tsv"
 : > "$WORK/env.tsv"
@@ -266,11 +270,29 @@ else
   fi
 
   # The harness stops starting cases 20 s before its timeout, so its JSON is complete.
-  t=$(( $(left_s) - 5 ))
+  # The variants' step (optional) gets up to 90 s, but only what is left beyond 60 s for the
+  # harness itself (a required step) and the 5 s margin.
+  VARIANTS_S=0
+  if [ "${CAPRESE_SPARSE_VARIANTS:-1}" = 1 ]; then
+    VARIANTS_S=$(( $(left_s) - 5 - 60 ))
+    [ $VARIANTS_S -gt 90 ] && VARIANTS_S=90
+    [ $VARIANTS_S -lt 0 ] && VARIANTS_S=0
+  fi
+  t=$(( $(left_s) - 5 - VARIANTS_S ))
   [ $t -gt 150 ] && t=150
   bench_args=(--json "$OUTDIR/kernel-bench.json" --budget-s $(( t > 30 ? t - 20 : 10 )))
   [ $MODE = gpu ] && bench_args+=(--sweep quick)
-  run_step bench 150 5 "$BIN/$BENCH" "${bench_args[@]}"
+  run_step bench 150 $(( 5 + VARIANTS_S )) "$BIN/$BENCH" "${bench_args[@]}"
+
+  # The sparse FFN's kernel variants side by side (sparse_ffn.cu: serial, tree, wide), each
+  # case checked against the CPU first: Llama-3.1-8B's FFN, M 1/4/8/16, 50% and 75%.
+  if [ "${CAPRESE_SPARSE_VARIANTS:-1}" = 1 ]; then
+    t=$(( $(left_s) - 5 ))
+    [ $t -gt 90 ] && t=90
+    variant_args=(--suite sparse_variants --json "$OUTDIR/sparse-ffn-variants.json" --budget-s $(( t > 30 ? t - 20 : 10 )))
+    [ $MODE = gpu ] && variant_args+=(--sweep quick)
+    run_step sparse-variants 90 5 "$BIN/$BENCH" "${variant_args[@]}"
+  fi
 
   # Extras: only on a GPU, only when asked, only in the time that is left.
   LIB=$BUILD/lib/libcaprese.so

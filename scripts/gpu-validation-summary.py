@@ -10,7 +10,8 @@ turns them into verdicts, so the rules live in one place:
   - memcheck/racecheck: fail on any error in compute-sanitizer's summary or a test failing
     under it; "not-available" when the tool could not start on this device (no summary, and
     its log says so) rather than a kernel error;
-  - bench: fail if a case failed its check against the CPU reference.
+  - bench (and sparse-variants, the sparse FFN kernel variants): fail if a case failed its
+    check against the CPU reference.
 The JSON is written to a temporary file and renamed, so a reader never sees half of it.
 
   gpu-validation-summary.py --work DIR --out FILE --mode gpu|simulator --deadline S [--final]
@@ -25,6 +26,8 @@ import sys
 
 # Every mode runs these; any other step (the extras) is reported but does not decide "pass".
 REQUIRED = ["environment", "configure", "build", "gtest", "memcheck", "racecheck", "bench"]
+# Steps that run caprese_kernel_bench, and the JSON each leaves in the result folder.
+BENCH_FILES = {"bench": "kernel-bench.json", "sparse-variants": "sparse-ffn-variants.json"}
 # compute-sanitizer's own lines when it cannot work on a machine (seen: "Device not supported").
 UNAVAILABLE = re.compile(r"^=+ .*(not supported|unsupported|unable to (load|find|initiali[sz]e))", re.I | re.M)
 
@@ -135,10 +138,10 @@ def step_verdict(step, work, out, mode):
             status, step["note"] = "fail", "tests failed under the sanitizer"
         elif status == "fail" and errors is None:
             step["note"] = "no sanitizer summary: the tool or the program failed (see log_tail)"
-    elif name == "bench" and status in ("pass", "fail"):
-        b = load_json(os.path.join(out, "kernel-bench.json"))
+    elif name in BENCH_FILES and status in ("pass", "fail"):
+        b = load_json(os.path.join(out, BENCH_FILES[name]))
         if b is None:
-            status, step["note"] = "fail", "no kernel-bench.json"
+            status, step["note"] = "fail", "no " + BENCH_FILES[name]
         else:
             cases = b.get("cases", [])
             step["bench"] = {

@@ -35,7 +35,7 @@ s = json.load(open(os.path.join(out, "gpu-validation.json")))
 problems = []
 steps = {st["name"]: st for st in s["steps"]}
 want = {"environment": "pass", "configure": "pass", "build": "pass", "gtest": "pass",
-        "memcheck": "not-available", "racecheck": "not-available", "bench": "pass"}
+        "memcheck": "not-available", "racecheck": "not-available", "bench": "pass", "sparse-variants": "pass"}
 for name, status in want.items():
     st = steps.get(name)
     if st is None:
@@ -59,6 +59,11 @@ bench = json.load(open(os.path.join(out, "kernel-bench.json")))
 cases = [c for c in bench["cases"] if c["impl"] != "roofline"]
 if not bench.get("complete") or not bench.get("simulated") or not cases:
     problems.append("kernel bench incomplete, not simulated, or empty")
+variants = json.load(open(os.path.join(out, "sparse-ffn-variants.json")))
+variant_cases = [c for c in variants["cases"] if c["op"] == "sparse_ffn"]
+if not variants.get("complete") or {c["impl"].split("/")[-1] for c in variant_cases} != {"serial", "tree", "wide"}:
+    problems.append("sparse FFN variants incomplete or missing a variant")
+cases += [c for c in variants["cases"] if c["impl"] != "roofline"]
 unchecked = [c["op"] + " " + c["impl"] + " " + c["shape"] for c in cases if not c.get("check", {}).get("pass")]
 if unchecked:
     problems.append("harness cases without a passed check: %s" % unchecked[:5])

@@ -26,14 +26,22 @@
 // backend CUDA_SIM, no cuBLAS), where the figures mean nothing but the checks and the JSON
 // are exercised exactly as on a GPU.
 //
+// The sparse_variants suite times every kernel variant of the sparse FFN
+// (CAPRESE_SPARSE_FFN_VARIANT, native/src/cuda/sparse_ffn.cu) side by side, each checked
+// against the CPU first: GRIFFIN (indices) and CATS (threshold) cases per variant, impl
+// "indices/<variant>" and "threshold/<variant>", next to the dense FFN of the same M.
+//
 //   caprese_kernel_bench [--sweep tiny|quick|full] [--reps N] [--json path] [--device D]
-//                        [--suite all|ops|sparse_ffn|verify] [--budget-s S] [--flush-kib K]
+//                        [--suite all|ops|sparse_ffn|sparse_variants|verify] [--budget-s S]
+//                        [--flush-kib K]
 #ifndef CAPRESE_CUDA_SIM
 #include <cublas_v2.h>
 #endif
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <stdlib.h>  // setenv, unsetenv
 
 #include <algorithm>
 #include <chrono>
@@ -626,7 +634,21 @@ void BenchAttention(Bench& b, const Sweep& sw) {
 // "sliced" (ALL over weights compacted per prompt: a [k, D] view) and "threshold" (CATS,
 // threshold set so that a fraction s of the neurons is inactive for every row; it also reads
 // all of w_gate).
-void BenchSparseFfn(Bench& b, const Sweep& sw) {
+// CAPRESE_SPARSE_FFN_VARIANT for the lifetime of the scope (the plugin reads it per call);
+// an empty name leaves the default.
+struct SparseFfnVariantScope {
+  explicit SparseFfnVariantScope(const std::string& name) : set(!name.empty()) {
+    if (set) setenv("CAPRESE_SPARSE_FFN_VARIANT", name.c_str(), 1);
+  }
+  ~SparseFfnVariantScope() {
+    if (set) unsetenv("CAPRESE_SPARSE_FFN_VARIANT");
+  }
+  bool set;
+};
+
+// With `variants` empty: the cases above on the default kernels. Otherwise only "indices" and
+// "threshold", once per named variant, labelled "indices/<variant>", "threshold/<variant>".
+void BenchSparseFfn(Bench& b, const Sweep& sw, const std::vector<std::string>& variants = {}) {
   const caprese_dtype dt = CAPRESE_DTYPE_F16;
   const double esz = 2;
   const int64_t r = sw.ffn_extra, mmax = sw.ms.back();
@@ -697,6 +719,11 @@ void BenchSparseFfn(Bench& b, const Sweep& sw) {
         caprese_sparse_ffn_params p{};
         p.activation = CAPRESE_ACTIVATION_SILU;
 
+        const size_t q = std::min<size_t>(h - 1, static_cast<size_t>(h * pct / 100));
+        const float threshold = pct == 0 ? 0.0f : 0.5f * (sorted_peak[q - 1] + sorted_peak[q]);
+        int64_t active = 0;
+        for (float v : peak) active += v >= threshold;
+
         auto sparse = [&](Side s, bool extras) {
           caprese_tensor xt = T(s, x, {m, d}), yt = T(s, y, {m, d}), wgt = T(s, wg, {h, d}), wut = T(s, wu, {h, d}),
                          wdtt = T(s, wdt, {h, d}), it = T(s, idx, {k}), eut = T(s, eu, {r, d}), edt = T(s, ed, {r, d});
@@ -704,6 +731,25 @@ void BenchSparseFfn(Bench& b, const Sweep& sw) {
           CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(s), &xt, &wgt, &wut, &wdtt, &it, extras ? &eut : nullptr,
                                             extras ? &edt : nullptr, &p, &yt));
         };
+        auto cats = [&](Side s) {
+          caprese_tensor xt = T(s, x, {m, d}), yt = T(s, y, {m, d}), wgt = T(s, wg, {h, d}), wut = T(s, wu, {h, d}),
+                         wdtt = T(s, wdt, {h, d});
+          p.selection = CAPRESE_SPARSE_THRESHOLD;
+          p.threshold = threshold;
+          CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(s), &xt, &wgt, &wut, &wdtt, nullptr, nullptr, nullptr, &p, &yt));
+        };
+        const std::string cats_shape = sh + " act" + std::to_string(100 * active / h) + "%";
+        const double cats_bytes = static_cast<double>(h + 2 * active) * d * esz + x_bytes;
+        if (!variants.empty()) {
+          for (const std::string& v : variants) {
+            if (b.OutOfTime()) break;
+            SparseFfnVariantScope scope(v);
+            b.Case("sparse_ffn", "indices/" + v, "f16", sh, [&](Side s) { sparse(s, false); }, {&y}, kRtol,
+                   3 * rows_bytes + x_bytes + k * 4.0, dense_us);
+            b.Case("sparse_ffn", "threshold/" + v, "f16", cats_shape, cats, {&y}, kRtol, cats_bytes, dense_us);
+          }
+          continue;
+        }
         b.Case("sparse_ffn", "indices", "f16", sh, [&](Side s) { sparse(s, false); }, {&y}, kRtol,
                3 * rows_bytes + x_bytes + k * 4.0, dense_us);
         b.Case("sparse_ffn", "idx+r" + rank, "f16", sh, [&](Side s) { sparse(s, true); }, {&y}, kRtol,
@@ -727,21 +773,7 @@ void BenchSparseFfn(Bench& b, const Sweep& sw) {
                  CAPRESE_OR_DIE(caprese_sparse_ffn(b.ctx(s), &xt, &sg, &su, &sd, nullptr, nullptr, nullptr, &p, &yt));
                },
                {&y}, kRtol, 3 * rows_bytes + x_bytes, dense_us);
-
-        const size_t q = std::min<size_t>(h - 1, static_cast<size_t>(h * pct / 100));
-        const float threshold = pct == 0 ? 0.0f : 0.5f * (sorted_peak[q - 1] + sorted_peak[q]);
-        int64_t active = 0;
-        for (float v : peak) active += v >= threshold;
-        b.Case("sparse_ffn", "threshold", "f16", sh + " act" + std::to_string(100 * active / h) + "%",
-               [&](Side s) {
-                 caprese_tensor xt = T(s, x, {m, d}), yt = T(s, y, {m, d}), wgt = T(s, wg, {h, d}),
-                                wut = T(s, wu, {h, d}), wdtt = T(s, wdt, {h, d});
-                 p.selection = CAPRESE_SPARSE_THRESHOLD;
-                 p.threshold = threshold;
-                 CAPRESE_OR_DIE(
-                     caprese_sparse_ffn(b.ctx(s), &xt, &wgt, &wut, &wdtt, nullptr, nullptr, nullptr, &p, &yt));
-               },
-               {&y}, kRtol, static_cast<double>(h + 2 * active) * d * esz + x_bytes, dense_us);
+        b.Case("sparse_ffn", "threshold", "f16", cats_shape, cats, {&y}, kRtol, cats_bytes, dense_us);
       }
     }
     b.Release();
@@ -777,12 +809,13 @@ int main(int argc, char** argv) {
       sweep = argv[++i];
     } else if (a == "--suite" && has_value &&
                (std::string(argv[i + 1]) == "all" || std::string(argv[i + 1]) == "ops" ||
-                std::string(argv[i + 1]) == "sparse_ffn" || std::string(argv[i + 1]) == "verify")) {
+                std::string(argv[i + 1]) == "sparse_ffn" || std::string(argv[i + 1]) == "sparse_variants" ||
+                std::string(argv[i + 1]) == "verify")) {
       suite = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: %s [--sweep tiny|quick|full] [--reps N] [--json path] [--device D] "
-                   "[--suite all|ops|sparse_ffn|verify] [--budget-s S] [--flush-kib K]\n",
+                   "[--suite all|ops|sparse_ffn|sparse_variants|verify] [--budget-s S] [--flush-kib K]\n",
                    argv[0]);
       return 2;
     }
@@ -815,6 +848,16 @@ int main(int argc, char** argv) {
     for (int64_t m = 1; m <= (simulated ? 5 : 16); ++m) sw.ms.push_back(m);
     sw.matmul_dtypes = {CAPRESE_DTYPE_F16};
   }
+  const std::vector<std::string> kSparseVariants = {"serial", "tree", "wide"};  // sparse_ffn.cu's kVariants
+  if (suite == "sparse_variants" && sweep != "tiny") {
+    // Llama-3.1-8B's FFN at the batch sizes where the variants differ (1: the reduction; 8 and
+    // 16: phase 2's loads) and GRIFFIN's/CATS's sparsities of the paper's goals (50%, 75%):
+    // 48 checked and timed cases and 4 dense ones, about a minute on an H100 (quick); full adds
+    // M = 2, 4 and sparsities 0 and 90.
+    sw.ffn_shapes = {sw.ffn_shapes.front()};
+    sw.ms = sweep == "quick" ? std::vector<int64_t>{1, 4, 8, 16} : std::vector<int64_t>{1, 2, 4, 8, 16};
+    sw.sparsities = sweep == "quick" ? std::vector<int>{50, 75} : std::vector<int>{0, 50, 75, 90};
+  }
   Bench b(device, reps, simulated ? 1 : 5, static_cast<size_t>(flush_kib), budget_s, json, sweep);
   std::printf("%s (sm_%d%d, %d SMs), backend %s, sweep %s, median of %d repeats, L2 flushed before each\n",
               b.prop().name, b.prop().major, b.prop().minor, b.prop().multiProcessorCount, kBackendName,
@@ -823,6 +866,8 @@ int main(int argc, char** argv) {
   b.MeasureRoofline(sw.roofline_bytes);
   if (suite == "verify") {
     BenchMatmuls(b, sw);
+  } else if (suite == "sparse_variants") {
+    BenchSparseFfn(b, sw, kSparseVariants);
   } else {
     if (suite != "sparse_ffn") {
       BenchMatmuls(b, sw);

@@ -59,14 +59,29 @@ cudaError_t LaunchEmbedding(const EmbeddingArgs& a, int* error_flag, cudaStream_
 // scratch (partial sums; THRESHOLD also the gate, the masked activations and the compacted
 // active list), once per call; LaunchSparseFfn runs the plan on plan.scratch_bytes of scratch.
 // An index outside [0, H) is skipped and sets *error_flag to 2 (device-visible).
+// Kernel variants (sparse_ffn.cu has what each does), kept selectable so a GPU run compares
+// them: PlanSparseFfn takes CAPRESE_SPARSE_FFN_VARIANT = serial | tree | wide (unset: wide;
+// anything else fails the call with cudaErrorInvalidValue and a line on stderr), and
+// PlanSparseFfnVariant takes the variant as an argument.
+enum class SparseFfnVariant : int { kSerial = 0, kTree = 1, kWide = 2 };
+const char* SparseFfnVariantName(SparseFfnVariant v);
+bool SparseFfnVariantFromEnv(SparseFfnVariant* out);  // false: the variable names no variant
 struct SparseFfnPlan {
+  SparseFfnVariant variant = SparseFfnVariant::kSerial;
   const void* kernel = nullptr;  // the FusedKernel instance
   size_t smem = 0;               // its dynamic shared memory (the x tile)
   int ks = 0, k_tile = 0;        // x tile stride and width, in floats
   int blocks = 1, compact_blocks = 0;
+  // The parallel reduction (variants tree and wide, blocks > 1): its instance, grid and words
+  // (M·D / floats per word); nullptr: SumPartialsKernel.
+  const void* reduce_kernel = nullptr;
+  int reduce_blocks = 0;
+  int64_t reduce_words = 0;
   size_t off_partial = 0, off_gate = 0, off_act = 0, off_list = 0, off_counts = 0, scratch_bytes = 0;
 };
 cudaError_t PlanSparseFfn(const SparseFfnArgs& a, int multiprocessors, SparseFfnPlan* plan);
+cudaError_t PlanSparseFfnVariant(const SparseFfnArgs& a, int multiprocessors, SparseFfnVariant variant,
+                                 SparseFfnPlan* plan);
 cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, const SparseFfnPlan& plan, void* scratch, int* error_flag,
                             cudaStream_t stream);
 

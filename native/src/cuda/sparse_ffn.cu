@@ -11,9 +11,19 @@
 //    shared memory. Phase 2: the block streams the slice's down rows (contiguous because the
 //    down projection is stored transposed); each thread owns 4-8 output columns for all M
 //    rows and adds h·wd in registers. The block writes its partial y to scratch.
-//  - SumPartialsKernel adds the partials in block order: deterministic, unlike atomics into
-//    y. Partials cost 2·blocks·M·D·4 bytes (mostly L2 hits); see LayOut for the block
-//    count. One block (tiny FFNs) writes y directly.
+//  - The partials are added without atomics (deterministic): SumPartialsKernel in block order,
+//    one thread per output, or ReducePartialsKernel (sparse_ffn_reduce.cuh) with every thread
+//    of many blocks over the partials. Partials cost 2·blocks·M·D·4 bytes (mostly L2 hits);
+//    see LayOut for the block count. One block (tiny FFNs) writes y directly.
+//
+// Variants (llm.c style: the earlier kernels stay selectable, so a GPU run compares them),
+// picked per call by CAPRESE_SPARSE_FFN_VARIANT (kVariants below; unset: the default):
+//    serial  phase 2 with 8-byte loads for 16-bit weights at M >= 8, SumPartialsKernel
+//    tree    as serial, with ReducePartialsKernel
+//    wide    (default) phase 2 with 16-byte loads at every M and twice the down rows in flight
+//            below M = 8, and ReducePartialsKernel
+//  Odd D or weights not 16-byte aligned take the element-wise kernel in every variant (the
+//  16-byte loads are never attempted on rows they cannot cover exactly).
 //  - THRESHOLD (CATS): the gate GEMV over all H rows reuses gemv.cu; ThresholdSelectKernel
 //    applies act + |.| >= threshold per row, keeps the masked act(g) and compacts the
 //    active neurons per block of 256 (ballot + popc, ascending order) with a count per
@@ -23,8 +33,15 @@
 //    bounds) and raises the backend's error flag (value 2), reported by synchronize.
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "cuda/kernels.h"
+#include "cuda/sparse_ffn_reduce.cuh"
 #include "cuda/weight_loads.cuh"
 
 namespace caprese {
@@ -42,6 +59,29 @@ constexpr int kXSmemBytes = 24 * 1024;   // x tile without opt-in: with the stat
 constexpr int kXSmemMaxBytes = 128 * 1024;  // x tile with opt-in (sm_80 allows 163 KiB, sm_90 227 KiB)
 constexpr int kMaxDevices = 64;          // opt-in bookkeeping per device ordinal
 constexpr int kErrorFlagIndex = 2;       // CudaBackend::Synchronize maps it to the message
+
+using sparse_ffn::ReducePartialsKernel;
+using sparse_ffn::kReduceThreads;
+
+// The variants, by the name CAPRESE_SPARSE_FFN_VARIANT takes (see the top of the file).
+struct VariantTraits {
+  const char* name;
+  SparseFfnVariant id;
+  bool wide_phase2;   // FusedKernel<..., kWide = true> on the 16-byte path
+  bool tree_reduce;   // ReducePartialsKernel instead of SumPartialsKernel
+};
+constexpr VariantTraits kVariants[] = {
+    {"serial", SparseFfnVariant::kSerial, false, false},
+    {"tree", SparseFfnVariant::kTree, false, true},
+    {"wide", SparseFfnVariant::kWide, true, true},
+};
+constexpr SparseFfnVariant kDefaultVariant = SparseFfnVariant::kWide;
+
+const VariantTraits& Traits(SparseFfnVariant v) {
+  for (const VariantTraits& t : kVariants)
+    if (t.id == v) return t;
+  return kVariants[0];
+}
 
 __device__ __forceinline__ float Act(float g, int act) {
   if (act == CAPRESE_ACTIVATION_GELU_TANH) {
@@ -96,9 +136,12 @@ struct FusedConfig {
   static constexpr int kMinBlocks = MB >= 8 ? 1 : 2;
 };
 
-template <typename T, int MB, bool kGate, bool kVec>
+// kWide (variant "wide", 16-byte path only): phase 2 with 16-byte loads at every M, more down
+// rows in flight; otherwise phase 2 as it was first written (variants "serial" and "tree").
+template <typename T, int MB, bool kGate, bool kVec, bool kWide>
 __global__ void __launch_bounds__(kThreads, FusedConfig<MB, kGate>::kMinBlocks)
 FusedKernel(const FusedParams p) {
+  static_assert(kVec || !kWide, "the wide phase 2 is a 16-byte path");
   using Cfg = FusedConfig<MB, kGate>;
   constexpr int NPW = Cfg::kNeurons, RPN = Cfg::kRowsPerNeuron, R = Cfg::kRows, U = Cfg::kUnroll;
   constexpr int kElems = kVec ? Pack16<T>::kElems : 1;  // weights per phase-1 load
@@ -280,6 +323,64 @@ FusedKernel(const FusedParams p) {
 
   // ---- phase 2: out[r][c] = Σ_slot h[slot][r] · wd_slot[c], in slot order
   float* out = p.out + (gridDim.x > 1 ? static_cast<size_t>(blockIdx.x) * m * d : 0);
+  if constexpr (kWide) {
+    // Each thread owns one 16-byte word of columns (W weights) for all M rows and keeps
+    // kWideLoads down-row words in flight as raw words (4 registers each), unpacking one at a
+    // time: at M = 16 that is 16·8 accumulators + 8·4 raw registers, within the 255 that
+    // __launch_bounds__(256, 1) allows at M >= 8. Bytes in flight per thread: 128 (serial: 64,
+    // or 32 for 16-bit weights at M >= 8, where it ran 8-byte loads to stay under 64
+    // accumulators).
+    constexpr int W = Pack16<T>::kElems;
+    constexpr int kWideLoads = 8;
+    for (int d0 = 0; d0 < d; d0 += kThreads * W) {
+      const int c = d0 + tid * W;
+      const bool in = c < d;  // d % W == 0 on this path: a word is wholly in or out
+      float acc[MB][W];
+#pragma unroll
+      for (int r = 0; r < MB; ++r)
+#pragma unroll
+        for (int e = 0; e < W; ++e) acc[r][e] = 0.0f;
+      for (int i0 = 0; i0 < chunk; i0 += kWideLoads) {
+        uint4 raw[kWideLoads];
+#pragma unroll
+        for (int q = 0; q < kWideLoads; ++q) {
+          const int i = i0 + q;
+          const int j = i < chunk ? idx_s[i] : -1;
+          if (in && j >= 0) {
+            const T* row = j < h ? wd + static_cast<size_t>(j) * d : ed + static_cast<size_t>(j - h) * d;
+            raw[q] = __ldg(reinterpret_cast<const uint4*>(row + c));
+          } else {
+            raw[q] = make_uint4(0u, 0u, 0u, 0u);
+          }
+        }
+#pragma unroll
+        for (int q = 0; q < kWideLoads; ++q) {
+          const int i = i0 + q;
+          if (i >= chunk) break;
+          float w[W];
+          UnpackAs<T>(raw[q], w);
+#pragma unroll
+          for (int r = 0; r < MB; ++r) {
+            if (r >= m) break;
+            const float hv = h_s[i * MB + r];
+#pragma unroll
+            for (int e = 0; e < W; ++e) acc[r][e] = fmaf(hv, w[e], acc[r][e]);
+          }
+        }
+      }
+      if (in) {
+#pragma unroll
+        for (int r = 0; r < MB; ++r) {
+          if (r >= m) break;
+          float* dst = out + static_cast<size_t>(r) * d + c;
+#pragma unroll
+          for (int e = 0; e < W; e += 4)
+            *reinterpret_cast<float4*>(dst + e) = make_float4(acc[r][e], acc[r][e + 1], acc[r][e + 2], acc[r][e + 3]);
+        }
+      }
+    }
+    return;
+  }
   constexpr int kLoads = 4;  // down rows in flight per thread
   for (int d0 = 0; d0 < d; d0 += kThreads * E) {
     const int c = d0 + tid * E;
@@ -422,13 +523,30 @@ constexpr int StaticSmemBytes() {
 
 int TargetBlocksPerSm(int m) { return m >= 8 ? 1 : 2; }
 
+// The device's opt-in shared memory per block, queried once per device ordinal (0: not yet).
+int OptinSmemBytes(int device) {
+  static std::atomic<int> cached[kMaxDevices] = {};
+  if (device >= 0 && device < kMaxDevices) {
+    const int known = cached[device].load(std::memory_order_acquire);
+    if (known > 0) return known;
+  }
+  int optin = 0;
+  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess || optin <= 0) {
+    cudaGetLastError();
+    return 0;
+  }
+  if (device >= 0 && device < kMaxDevices) cached[device].store(optin, std::memory_order_release);
+  return optin;
+}
+
 int XTileBudgetBytes(int m, int static_bytes) {
-  int device = 0, optin = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
     cudaGetLastError();
     return kXSmemBytes;
   }
+  const int optin = OptinSmemBytes(device);
+  if (optin <= 0) return kXSmemBytes;
   const int room = optin / TargetBlocksPerSm(m) - static_bytes - 1024;
   return std::max(kXSmemBytes, std::min(kXSmemMaxBytes, room));
 }
@@ -436,7 +554,7 @@ int XTileBudgetBytes(int m, int static_bytes) {
 // The dynamic shared-memory limit each kernel was raised to, per device. One table per
 // kernel (not per launcher: the vector and element paths are different kernels and each
 // needs its own cudaFuncSetAttribute), atomic because host threads launch concurrently.
-template <typename T, int MB, bool kGate, bool kVec>
+template <typename T, int MB, bool kGate, bool kVec, bool kWide>
 std::atomic<int>* AllowedSmemTable() {
   static std::atomic<int> allowed[kMaxDevices] = {};
   return allowed;
@@ -459,14 +577,46 @@ cudaError_t AllowSmem(void (*kernel)(FusedParams), std::atomic<int>* allowed, si
   return cudaSuccess;
 }
 
+// Resident blocks per SM of (kernel, 256 threads, dynamic shared memory) on the current
+// device: the occupancy API's answer, asked once per kernel, size and device and kept for
+// the process (a decode step plans ~32 sparse FFN calls per token with the same few keys).
+cudaError_t CachedBlocksPerSm(const void* kernel, size_t smem, int* fit) {
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  using Key = std::tuple<const void*, size_t, int>;
+  static std::mutex mu;
+  static std::map<Key, int> cache;
+  const Key key{kernel, smem, device};
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto it = cache.find(key);
+    if (it != cache.end()) {
+      *fit = it->second;
+      return cudaSuccess;
+    }
+  }
+  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(fit, reinterpret_cast<void (*)(FusedParams)>(kernel), kThreads,
+                                                      smem);
+  if (err != cudaSuccess) return err;
+  std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= 4096) cache.clear();  // shapes without end (a sweep): stay bounded
+  cache.emplace(key, *fit);
+  return cudaSuccess;
+}
+
 // The fused kernel instance a call runs and its x tile (into *plan), and how many of its
 // blocks to put on one SM.
 template <typename T, int MB, bool kGate>
-cudaError_t ResolveFusedFor(int m, int d, bool vec, SparseFfnPlan* plan, int* blocks_per_sm) {
+cudaError_t ResolveFusedFor(int m, int d, bool vec, bool wide, SparseFfnPlan* plan, int* blocks_per_sm) {
   constexpr int kElems = Pack16<T>::kElems;
   // Odd D or unaligned views take the element path: correctness over speed, one instance.
-  void (*kernel)(FusedParams) = vec ? FusedKernel<T, MB, kGate, true> : FusedKernel<T, kMaxRows, kGate, false>;
-  std::atomic<int>* allowed = vec ? AllowedSmemTable<T, MB, kGate, true>() : AllowedSmemTable<T, kMaxRows, kGate, false>();
+  void (*kernel)(FusedParams) = !vec   ? FusedKernel<T, kMaxRows, kGate, false, false>
+                                : wide ? FusedKernel<T, MB, kGate, true, true>
+                                       : FusedKernel<T, MB, kGate, true, false>;
+  std::atomic<int>* allowed = !vec   ? AllowedSmemTable<T, kMaxRows, kGate, false, false>()
+                              : wide ? AllowedSmemTable<T, MB, kGate, true, true>()
+                                     : AllowedSmemTable<T, MB, kGate, true, false>();
   const int quantum = vec ? kElems : 1;
   const int static_bytes = vec ? StaticSmemBytes<MB>() : StaticSmemBytes<kMaxRows>();
   const int budget = XTileBudgetBytes(m, static_bytes) / (m * static_cast<int>(sizeof(float)));  // floats per row
@@ -479,7 +629,7 @@ cudaError_t ResolveFusedFor(int m, int d, bool vec, SparseFfnPlan* plan, int* bl
   if (err != cudaSuccess) return err;
   // After AllowSmem: the occupancy API counts a request over the kernel's limit as 0 blocks.
   int fit = 0;
-  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kThreads, plan->smem);
+  err = CachedBlocksPerSm(reinterpret_cast<const void*>(kernel), plan->smem, &fit);
   if (err != cudaSuccess) return err;
   if (fit < 1) return kShapeNotSupported;  // cannot be resident at all: a shape we do not serve
   // Aim for the blocks per SM the x tile was sized for (more would only add partial sums),
@@ -489,12 +639,12 @@ cudaError_t ResolveFusedFor(int m, int d, bool vec, SparseFfnPlan* plan, int* bl
 }
 
 template <typename T, bool kGate>
-cudaError_t ResolveForRows(int m, int d, bool vec, SparseFfnPlan* plan, int* blocks_per_sm) {
-  if (m <= 1) return ResolveFusedFor<T, 1, kGate>(m, d, vec, plan, blocks_per_sm);
-  if (m <= 2) return ResolveFusedFor<T, 2, kGate>(m, d, vec, plan, blocks_per_sm);
-  if (m <= 4) return ResolveFusedFor<T, 4, kGate>(m, d, vec, plan, blocks_per_sm);
-  if (m <= 8) return ResolveFusedFor<T, 8, kGate>(m, d, vec, plan, blocks_per_sm);
-  return ResolveFusedFor<T, 16, kGate>(m, d, vec, plan, blocks_per_sm);
+cudaError_t ResolveForRows(int m, int d, bool vec, bool wide, SparseFfnPlan* plan, int* blocks_per_sm) {
+  if (m <= 1) return ResolveFusedFor<T, 1, kGate>(m, d, vec, wide, plan, blocks_per_sm);
+  if (m <= 2) return ResolveFusedFor<T, 2, kGate>(m, d, vec, wide, plan, blocks_per_sm);
+  if (m <= 4) return ResolveFusedFor<T, 4, kGate>(m, d, vec, wide, plan, blocks_per_sm);
+  if (m <= 8) return ResolveFusedFor<T, 8, kGate>(m, d, vec, wide, plan, blocks_per_sm);
+  return ResolveFusedFor<T, 16, kGate>(m, d, vec, wide, plan, blocks_per_sm);
 }
 
 template <typename T>
@@ -506,34 +656,102 @@ bool UsesVectorPath(const SparseFfnArgs& a) {
 }
 
 template <typename T>
-cudaError_t ResolveTyped(const SparseFfnArgs& a, SparseFfnPlan* plan, int* blocks_per_sm) {
+cudaError_t ResolveTyped(const SparseFfnArgs& a, bool wide, SparseFfnPlan* plan, int* blocks_per_sm) {
   const bool vec = UsesVectorPath<T>(a);
   const int m = static_cast<int>(a.m), d = static_cast<int>(a.d);
-  return a.selection == CAPRESE_SPARSE_THRESHOLD ? ResolveForRows<T, false>(m, d, vec, plan, blocks_per_sm)
-                                                 : ResolveForRows<T, true>(m, d, vec, plan, blocks_per_sm);
+  return a.selection == CAPRESE_SPARSE_THRESHOLD ? ResolveForRows<T, false>(m, d, vec, wide, plan, blocks_per_sm)
+                                                 : ResolveForRows<T, true>(m, d, vec, wide, plan, blocks_per_sm);
 }
 
-cudaError_t ResolveFused(const SparseFfnArgs& a, SparseFfnPlan* plan, int* blocks_per_sm) {
+cudaError_t ResolveFused(const SparseFfnArgs& a, bool wide, SparseFfnPlan* plan, int* blocks_per_sm) {
   if (a.m < 1 || a.m > kMaxRows || a.h + a.r > INT32_MAX / 2 || a.d > INT32_MAX / 2 || a.k > INT32_MAX / 2)
     return kShapeNotSupported;
   if (a.selection == CAPRESE_SPARSE_THRESHOLD && (a.h + kCompactThreads - 1) / kCompactThreads > kMaxCompactBlocks)
     return kShapeNotSupported;
   switch (a.w_dtype) {
-    case CAPRESE_DTYPE_F32: return ResolveTyped<float>(a, plan, blocks_per_sm);
-    case CAPRESE_DTYPE_F16: return ResolveTyped<__half>(a, plan, blocks_per_sm);
-    case CAPRESE_DTYPE_BF16: return ResolveTyped<__nv_bfloat16>(a, plan, blocks_per_sm);
+    case CAPRESE_DTYPE_F32: return ResolveTyped<float>(a, wide, plan, blocks_per_sm);
+    case CAPRESE_DTYPE_F16: return ResolveTyped<__half>(a, wide, plan, blocks_per_sm);
+    case CAPRESE_DTYPE_BF16: return ResolveTyped<__nv_bfloat16>(a, wide, plan, blocks_per_sm);
     default: return kShapeNotSupported;
   }
 }
 
+template <int V, int Q>
+const void* ReduceInstance() {
+  return reinterpret_cast<const void*>(ReducePartialsKernel<V, Q>);
+}
+
+template <int V>
+const void* ReduceInstanceFor(int q) {
+  switch (q) {
+    case 1: return ReduceInstance<V, 1>();
+    case 2: return ReduceInstance<V, 2>();
+    case 4: return ReduceInstance<V, 4>();
+    case 8: return ReduceInstance<V, 8>();
+    case 16: return ReduceInstance<V, 16>();
+    default: return ReduceInstance<V, 32>();
+  }
+}
+
+// The parallel reduction's instance and grid: 16-byte words where M·D is a multiple of 4
+// and y is 16-byte aligned (the partials always are: scratch rows of M·D floats from a
+// 256-byte aligned base), else single floats.
+void PlanReduce(const SparseFfnArgs& a, int multiprocessors, SparseFfnPlan* plan) {
+  const int64_t n = a.m * a.d;
+  const int v = n % 4 == 0 && IsAligned(a.y, 16) ? 4 : 1;
+  const int64_t words = n / v;
+  const int q = sparse_ffn::ReduceWordsPerBlock(words, plan->blocks, multiprocessors);
+  plan->reduce_kernel = v == 4 ? ReduceInstanceFor<4>(q) : ReduceInstanceFor<1>(q);
+  plan->reduce_words = words;
+  plan->reduce_blocks = CeilDiv(words, q);
+}
+
 }  // namespace
 
+const char* SparseFfnVariantName(SparseFfnVariant v) { return Traits(v).name; }
+
+bool SparseFfnVariantFromEnv(SparseFfnVariant* out) {
+  const char* env = std::getenv("CAPRESE_SPARSE_FFN_VARIANT");
+  if (env == nullptr || env[0] == '\0') {
+    *out = kDefaultVariant;
+    return true;
+  }
+  for (const VariantTraits& t : kVariants) {
+    if (std::strcmp(env, t.name) == 0) {
+      *out = t.id;
+      return true;
+    }
+  }
+  return false;
+}
+
 cudaError_t PlanSparseFfn(const SparseFfnArgs& a, int multiprocessors, SparseFfnPlan* plan) {
+  SparseFfnVariant v;
+  if (!SparseFfnVariantFromEnv(&v)) {
+    // Loudly, once per process, and the call fails: a typo must not time the wrong kernel.
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      std::fprintf(stderr, "caprese: CAPRESE_SPARSE_FFN_VARIANT=%s is not a sparse FFN variant (one of:",
+                   std::getenv("CAPRESE_SPARSE_FFN_VARIANT"));
+      for (const VariantTraits& t : kVariants) std::fprintf(stderr, " %s", t.name);
+      std::fprintf(stderr, "; unset for %s)\n", Traits(kDefaultVariant).name);
+    }
+    *plan = SparseFfnPlan{};
+    return cudaErrorInvalidValue;
+  }
+  return PlanSparseFfnVariant(a, multiprocessors, v, plan);
+}
+
+cudaError_t PlanSparseFfnVariant(const SparseFfnArgs& a, int multiprocessors, SparseFfnVariant variant,
+                                 SparseFfnPlan* plan) {
   *plan = SparseFfnPlan{};
+  const VariantTraits& traits = Traits(variant);
+  plan->variant = traits.id;
   int blocks_per_sm = 0;
-  const cudaError_t err = ResolveFused(a, plan, &blocks_per_sm);
+  const cudaError_t err = ResolveFused(a, traits.wide_phase2, plan, &blocks_per_sm);
   if (err != cudaSuccess) return err;
   LayOut(a, multiprocessors, blocks_per_sm, *plan);
+  if (plan->blocks > 1 && traits.tree_reduce) PlanReduce(a, multiprocessors, plan);
   return cudaSuccess;
 }
 
@@ -579,6 +797,11 @@ cudaError_t LaunchSparseFfn(const SparseFfnArgs& a, const SparseFfnPlan& plan, v
   const auto kernel = reinterpret_cast<void (*)(FusedParams)>(plan.kernel);
   CAPRESE_LAUNCH(kernel, plan.blocks, kThreads, plan.smem, stream, fp);
   if ((err = cudaGetLastError()) != cudaSuccess || plan.blocks == 1) return err;
+  if (plan.reduce_kernel != nullptr) {
+    const auto reduce = reinterpret_cast<void (*)(const float*, int, int64_t, float*)>(plan.reduce_kernel);
+    CAPRESE_LAUNCH(reduce, plan.reduce_blocks, kReduceThreads, 0, stream, fp.out, plan.blocks, plan.reduce_words, a.y);
+    return cudaGetLastError();
+  }
   const int64_t n = a.m * a.d;
   CAPRESE_LAUNCH(SumPartialsKernel, CeilDiv(n, 256), 256, 0, stream, fp.out, plan.blocks, n, a.y);
   return cudaGetLastError();

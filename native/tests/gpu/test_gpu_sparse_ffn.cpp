@@ -8,6 +8,8 @@
 // twice moves an output by ~rms(y)/sqrt(n) ~ 1e-2·rms(y), 50x the bound.
 // THRESHOLD: the CPU gate (x·wgᵀ through caprese_matmul) picks a threshold in the widest gap
 // of |act(g)| near the wanted quantile, so both backends select the same neurons.
+#include <stdlib.h>  // setenv, unsetenv
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -305,6 +307,71 @@ TEST_F(SparseFfnGpu, Deterministic) {
     const std::vector<float> b = Check("determinism run 2", w, m, x, sel, {}, thr, true);
     EXPECT_EQ(a, b) << "selection " << sel;
   }
+}
+
+// Every kernel variant (CAPRESE_SPARSE_FFN_VARIANT, see native/src/cuda/sparse_ffn.cu) against
+// the CPU backend, under Check's tolerance (2e-4 rms(y) + 1e-4 |y| per output; a variant that
+// drops, repeats or misplaces a down-row word, a partial or a tail column is off by ~1e-2
+// rms(y)), at batch 1/4/8/16, f16/bf16/f32, GRIFFIN (INDICES, with and without extra neurons,
+// and ALL) and CATS (THRESHOLD). Shapes: the 16-byte path with hundreds of partials (H 2816:
+// two blocks per SM on the simulated H200 below M = 8), phase 2's column tail (D 2056 = one
+// full 2048-column pass of 16-bit words and one word), and sizes that are not a multiple of the
+// 16-byte word (D 1001, 4100 bf16, 99 f32), which every variant serves with element loads;
+// odd M·D also sends the parallel reduction to single-float words.
+class SparseFfnVariantTest : public SparseFfnGpu, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    SparseFfnGpu::SetUp();
+    setenv("CAPRESE_SPARSE_FFN_VARIANT", GetParam(), 1);
+  }
+  void TearDown() override { unsetenv("CAPRESE_SPARSE_FFN_VARIANT"); }
+};
+
+TEST_P(SparseFfnVariantTest, MatchesCpu) {
+  struct Shape {
+    int64_t d, h, r;
+    caprese_dtype dt;
+    std::vector<int64_t> ms;
+  };
+  const Shape shapes[] = {
+      {1024, 2816, 32, CAPRESE_DTYPE_F16, {1, 4, 8, 16}},  {768, 1536, 0, CAPRESE_DTYPE_BF16, {1, 4, 8, 16}},
+      {2056, 300, 5, CAPRESE_DTYPE_F16, {1, 8, 16}},       {1001, 400, 3, CAPRESE_DTYPE_F16, {1, 4, 8, 16}},
+      {4100, 200, 0, CAPRESE_DTYPE_BF16, {3, 16}},         {100, 260, 4, CAPRESE_DTYPE_F32, {1, 5, 16}},
+      {99, 260, 4, CAPRESE_DTYPE_F32, {1, 16}},
+  };
+  uint64_t seed = 1300;
+  for (const Shape& s : shapes) {
+    Weights w(*cpu_, *gpu_, s.dt, s.d, s.h, s.r, seed += 10);
+    for (int64_t m : s.ms) {
+      SCOPED_TRACE(std::string("variant ") + GetParam() + " D=" + std::to_string(s.d) + " H=" + std::to_string(s.h) +
+                   " M=" + std::to_string(m));
+      const std::vector<float> x = FastRandom(m * s.d, seed + m, 1.0f);
+      const bool extra = s.r > 0;
+      Check("indices 50%", w, m, x, CAPRESE_SPARSE_INDICES, Subset(s.h, s.h / 2, seed + 40 + m), 0, extra);
+      if (s.r == 0) Check("all", w, m, x, CAPRESE_SPARSE_ALL, {}, 0, false);
+      Check("threshold ~50%", w, m, x, CAPRESE_SPARSE_THRESHOLD, {}, Threshold(w, m, x, 0.5), extra);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, SparseFfnVariantTest, ::testing::Values("serial", "tree", "wide"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
+// A name that is no variant fails the call loudly (it must not time or test the wrong kernel).
+TEST_F(SparseFfnGpu, UnknownVariantFailsTheCall) {
+  Weights w(*cpu_, *gpu_, CAPRESE_DTYPE_F16, 64, 96, 0, 1400);
+  Pair tx(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {1, w.d}), ty(*cpu_, *gpu_, CAPRESE_DTYPE_F32, {1, w.d});
+  tx.Upload(FastRandom(w.d, 1401, 1.0f));
+  caprese_sparse_ffn_params p{};
+  p.selection = CAPRESE_SPARSE_ALL;
+  setenv("CAPRESE_SPARSE_FFN_VARIANT", "widest", 1);
+  const caprese_status st =
+      caprese_sparse_ffn(*gpu_, tx.g.ct(), w.wg.g.ct(), w.wu.g.ct(), w.wd.g.ct(), nullptr, nullptr, nullptr, &p, ty.g.t());
+  unsetenv("CAPRESE_SPARSE_FFN_VARIANT");
+  EXPECT_NE(st, CAPRESE_OK);
+  EXPECT_TRUE(caprese_test::LastErrorMentions("sparse_ffn")) << caprese_last_error();
+  CAPRESE_ASSERT_OK(
+      caprese_sparse_ffn(*gpu_, tx.g.ct(), w.wg.g.ct(), w.wu.g.ct(), w.wd.g.ct(), nullptr, nullptr, nullptr, &p, ty.g.t()));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // scratch allocation), and what the cuda-sim backend tells users about itself.
 #include <cuda_runtime.h>
 #include <cudasim/inspect.h>
+#include <stdlib.h>  // setenv, unsetenv
 
 #include <algorithm>
 #include <cmath>
@@ -67,7 +68,9 @@ struct SimBackend : CudaTest {
 
 // Regression: the grid is sized from the occupancy of the instance that runs, not from an
 // assumed two blocks per SM (which made two waves where only one block fits). With 255
-// registers per thread one 256-thread block fits per SM.
+// registers per thread one 256-thread block fits per SM. The plugin keeps each occupancy
+// answer per (kernel, shared memory, device) for the process, so the two register settings
+// use different widths (x tiles of different sizes): each is asked afresh.
 TEST_F(SimBackend, SparseFfnGridFitsOneWave) {
   const int sms = cudasim::Profile().multiprocessors;
   for (int regs : {32, 255}) {
@@ -77,7 +80,7 @@ TEST_F(SimBackend, SparseFfnGridFitsOneWave) {
     // What the occupancy model allows a 256-thread block with no dynamic shared memory.
     ASSERT_EQ(cudasim::OccupancyMaxActiveBlocksPerMultiprocessor(&fit, reinterpret_cast<const void*>(&Probe), 256, 0),
               cudaSuccess);
-    SparseAll op(2, 32, 4096, 60);  // 4096 items: enough for 2 blocks on every SM
+    SparseAll op(2, regs == 32 ? 32 : 44, 4096, 60);  // 4096 items: enough for 2 blocks on every SM
     cudasim::ClearLaunchLog();
     CAPRESE_ASSERT_OK(op.RunGpu());
     EXPECT_TRUE(op.MatchesCpu());
@@ -88,6 +91,45 @@ TEST_F(SimBackend, SparseFfnGridFitsOneWave) {
     // And still fills the GPU: two per SM where they fit (M < 8), else one.
     EXPECT_EQ(fused->grid.x, static_cast<unsigned>(sms * std::min(fit, 2)));
   }
+}
+
+// CAPRESE_SPARSE_FFN_VARIANT picks the kernels: "serial" runs the fused kernel and the serial
+// sum (one thread per output: one block for 256 outputs), "tree" the same fused kernel and the
+// parallel reduction (here 64 blocks of one 16-byte word each, 256 threads over the 264
+// partials), "wide" another fused kernel (the 16-byte phase 2) and the parallel reduction.
+TEST_F(SimBackend, SparseFfnVariantPicksItsKernels) {
+  const int sms = cudasim::Profile().multiprocessors;
+  SparseAll op(1, 256, 4096, 65);  // M·D = 256 outputs, 4096 items: a full grid of partials
+  struct Seen {
+    const void* fused;
+    const void* reduce;
+    unsigned fused_grid, reduce_grid;
+  };
+  auto run = [&](const char* variant) {
+    setenv("CAPRESE_SPARSE_FFN_VARIANT", variant, 1);
+    cudasim::ClearLaunchLog();
+    const caprese_status st = op.RunGpu();
+    unsetenv("CAPRESE_SPARSE_FFN_VARIANT");
+    EXPECT_EQ(st, CAPRESE_OK) << variant << ": " << caprese_last_error();
+    EXPECT_TRUE(op.MatchesCpu()) << variant;
+    std::vector<const cudasim::LaunchRecord*> mine;
+    const std::vector<cudasim::LaunchRecord> log = cudasim::LaunchLog();
+    for (const cudasim::LaunchRecord& r : log)
+      if (std::string(r.file).find("sparse_ffn.cu") != std::string::npos) mine.push_back(&r);
+    EXPECT_EQ(mine.size(), 2u) << variant << ": the fused kernel and one reduction";
+    if (mine.size() != 2) return Seen{};
+    return Seen{mine[0]->func, mine[1]->func, mine[0]->grid.x, mine[1]->grid.x};
+  };
+  const Seen serial = run("serial"), tree = run("tree"), wide = run("wide");
+  ASSERT_NE(serial.fused, nullptr);
+  EXPECT_EQ(serial.fused_grid, static_cast<unsigned>(2 * sms));
+  EXPECT_EQ(serial.reduce_grid, 1u);
+  EXPECT_EQ(tree.fused, serial.fused);
+  EXPECT_NE(tree.reduce, serial.reduce);
+  EXPECT_EQ(tree.reduce_grid, 64u);
+  EXPECT_NE(wide.fused, serial.fused);
+  EXPECT_EQ(wide.reduce, tree.reduce);
+  EXPECT_EQ(wide.fused_grid, serial.fused_grid);
 }
 
 // Regression: only our launchers' "shape not covered" is a shape error. The runtime's own
