@@ -144,7 +144,25 @@ public sealed class BenchLatencyTests : IDisposable
             goals.GetProperty("rows_within_five_percent").GetInt32());
     }
 
+    [Fact]
+    public void ADiagnosticRowTimesTheOtherGriffinPathAtTheSameByteIdeal()
+    {
+        string json = Path.Combine(_dir, "paths.json");
+        var r = CapreseProcess.Run(_dir, "bench-latency", "--preset", "tiny-llama", "--context", "8", "--tokens", "2", "--rounds", "2",
+            "--rank", "2", "--extra-griffin-path", "compact", "--json", json);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("(gather)", r.Stdout); // auto is gather on the CPU
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToDictionary(x => x.GetProperty("key").GetString()!);
+        Assert.Contains("compact, diagnostic", rows["griffin-compact"].GetProperty("label").GetString());
+        long e = 2, dense = DenseBytes(e), griffin = dense - 3 * H * D * e + 3 * 24 * D * e;
+        Assert.Equal((double)griffin / dense, rows["griffin-compact"].GetProperty("byte_ideal_ratio").GetDouble(), 12);
+        Assert.Equal(rows["griffin"].GetProperty("byte_ideal_ratio").GetDouble(), rows["griffin-compact"].GetProperty("byte_ideal_ratio").GetDouble(), 12);
+        Assert.Equal(8, doc.RootElement.GetProperty("goals").GetProperty("rows_compared").GetInt32());
+    }
+
     [Theory]
+    [InlineData("'gatherr'", "--extra-griffin-path", "gatherr")]
     [InlineData("--layers 3 exceeds tiny-llama's 2 layers", "--layers", "3")]
     [InlineData("--rank 33 exceeds tiny-llama's model dimension 32", "--rank", "33")]
     [InlineData("--rank must be >= 1", "--rank", "0")]

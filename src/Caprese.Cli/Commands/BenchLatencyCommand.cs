@@ -46,7 +46,7 @@ internal static class BenchLatencyCommand
 
     private sealed record Settings(
         string Preset, int Layers, DType Weights, ModelLoadOptions Load, int Context, int Tokens, int Rounds, double Sparsity,
-        int Rank, GriffinPath GriffinPath, int Gamma, int KernelSize, double SpeculativeAal, double SiriusAal, string? Json,
+        int Rank, GriffinPath GriffinPath, GriffinPath? ExtraGriffinPath, int Gamma, int KernelSize, double SpeculativeAal, double SiriusAal, string? Json,
         string? Markdown, string? Plot, string[] Notes, string CommandLine);
 
     /// <summary>A row timed from its own session's greedy decode steps.</summary>
@@ -90,6 +90,12 @@ internal static class BenchLatencyCommand
             DefaultValueFactory = _ => "auto",
         };
         griffinPath.AcceptOnlyFromAmong(GriffinPaths);
+        var extraGriffinPath = new Option<string?>("--extra-griffin-path")
+        {
+            Description = "Also time plain GRIFFIN through this path (gather or compact) as a diagnostic row, e.g. to see whether the " +
+                "gap to the byte ideal is the gather's",
+        };
+        extraGriffinPath.AcceptOnlyFromAmong(["gather", "compact"]);
         var gamma = new Option<int>("--gamma")
         {
             Description = $"Speculative decoding: drafts per verification pass, 1..{DraftVerifyDecoding.MaxDraftLength}", DefaultValueFactory = _ => 8,
@@ -138,7 +144,7 @@ internal static class BenchLatencyCommand
             "on the CPU, 128 prompt positions, 8 greedy tokens per row and round, 10 shuffled rounds after a warm-up.")
         {
             preset, layers, weights, backend.Backend, backend.Device, backend.Threads, context, tokens, rounds, sparsity, rank,
-            griffinPath, gamma, kernelSize, specAal, siriusAal, json, markdown, plot, note,
+            griffinPath, extraGriffinPath, gamma, kernelSize, specAal, siriusAal, json, markdown, plot, note,
         };
         command.SetAction((parse, ct) =>
         {
@@ -158,7 +164,8 @@ internal static class BenchLatencyCommand
                 return Fail($"--sirius-aal {Inv($"{sirius}")}: a round of kernel size {k} emits between 1 and {k + 1} tokens", ExitCodes.BadArguments);
             var settings = new Settings(name, n == 0 ? shape.Layers : n, CommandFailures.ParseWeights(parse.GetValue(weights)!), backend.LoadOptions(parse),
                 parse.GetValue(context), parse.GetValue(tokens), parse.GetValue(rounds), parse.GetValue(sparsity), r,
-                Enum.Parse<GriffinPath>(parse.GetValue(griffinPath)!, ignoreCase: true), g, k, spec, sirius, parse.GetValue(json),
+                Enum.Parse<GriffinPath>(parse.GetValue(griffinPath)!, ignoreCase: true),
+                parse.GetValue(extraGriffinPath) is { } extra ? Enum.Parse<GriffinPath>(extra, ignoreCase: true) : null, g, k, spec, sirius, parse.GetValue(json),
                 parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(note) ?? [], CommandLine());
             return Task.FromResult(Run(settings, ct));
         });
@@ -205,6 +212,7 @@ internal static class BenchLatencyCommand
     private static (List<MeasuredRow> Measured, List<ProjectedRow> Projected) DefineRows(Settings s, ModelConfig config)
     {
         var griffin = SparsityOptions.FirstHalf(SparsityMethod.Griffin, s.Sparsity, config.Layers) with { GriffinPath = s.GriffinPath };
+        string path = PathName(s.GriffinPath, s.Load.Backend);
         var cats = SparsityOptions.Default(SparsityMethod.Cats, s.Sparsity, config.Layers);
         var griffinAdapters = RandomAdapters(config, griffin, s.Rank, seed: 11);
         var catsAdapters = RandomAdapters(config, cats, s.Rank, seed: 12);
@@ -214,12 +222,15 @@ internal static class BenchLatencyCommand
         var measured = new List<MeasuredRow>
         {
             new("dense", "dense", FfnPolicy.Dense, null),
-            new("griffin", $"GRIFFIN {pct}, {gLayers}", new FfnPolicy(griffin), null),
+            new("griffin", $"GRIFFIN {pct}, {gLayers} ({path})", new FfnPolicy(griffin), null),
             new("griffin-unmerged", Inv($"GRIFFIN {pct} + unmerged adapter r{s.Rank}"), new FfnPolicy(griffin, griffinAdapters, AdapterForm.Unmerged), "griffin"),
             new("caprese-griffin", Inv($"Caprese (GRIFFIN {pct}, merged r{s.Rank})"), new FfnPolicy(griffin, griffinAdapters, AdapterForm.Merged), "griffin"),
             new("cats", $"CATS {pct}, all layers", new FfnPolicy(cats), null),
             new("caprese-cats", Inv($"Caprese (CATS {pct}, merged r{s.Rank})"), new FfnPolicy(cats, catsAdapters, AdapterForm.Merged), "cats"),
         };
+        if (s.ExtraGriffinPath is { } extra && PathName(extra, s.Load.Backend) != path)
+            measured.Insert(2, new("griffin-" + PathName(extra, s.Load.Backend), $"GRIFFIN {pct}, {gLayers} ({PathName(extra, s.Load.Backend)}, diagnostic)",
+                new FfnPolicy(griffin with { GriffinPath = extra }), null));
         // Greedy Sirius needs every row's logits on the host (its test is a probability); speculative only the argmax ids.
         var projected = new List<ProjectedRow>
         {
@@ -228,6 +239,13 @@ internal static class BenchLatencyCommand
         };
         return (measured, projected);
     }
+
+    /// <summary>The path GRIFFIN takes on <paramref name="backend"/>: auto is gather on the CPU, compact on device memory (SparseFfnLayer's rule).</summary>
+    private static string PathName(GriffinPath path, BackendKind backend) => path switch
+    {
+        GriffinPath.Auto => backend.UsesDeviceMemory() ? "compact" : "gather",
+        _ => path.ToString().ToLowerInvariant(),
+    };
 
     /// <summary>Adapters with random L and R (R ≠ 0, so that the branch changes the output): their cost is what is measured.</summary>
     private static AdapterSet RandomAdapters(ModelConfig config, SparsityOptions sparsity, int rank, int seed)
