@@ -161,6 +161,24 @@ public sealed class BenchLatencyTests : IDisposable
         Assert.Equal(8, doc.RootElement.GetProperty("goals").GetProperty("rows_compared").GetInt32());
     }
 
+    [Fact]
+    public void TheSuiteRunsOnTheCudaCodePathThroughTheSimulator()
+    {
+        // What a GPU run does, on the simulator: device memory, GRIFFIN's compact path by default, events for the copy.
+        string plugin = Path.Combine(CapreseProcess.CliDirectory, "libcaprese_cudasim.so");
+        Assert.SkipUnless(File.Exists(plugin), $"no CUDA simulator plugin at {plugin}");
+        string json = Path.Combine(_dir, "sim.json");
+        var r = CapreseProcess.Run(_dir, "bench-latency", "--preset", "tiny-llama", "--backend", "cuda-sim", "--context", "8", "--tokens", "2",
+            "--rounds", "2", "--rank", "2", "--json", json);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("(compact)", r.Stdout); // auto is compact on device memory
+        Assert.Contains("cuda-sim: CUDA kernels simulated on the CPU", r.Stdout);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal("cuda-sim", doc.RootElement.GetProperty("backend").GetString());
+        Assert.All(doc.RootElement.GetProperty("checks").EnumerateArray(), c => Assert.True(c.GetProperty("passed").GetBoolean(), c.GetProperty("name").GetString()));
+        Assert.Equal(8, doc.RootElement.GetProperty("rows").GetArrayLength());
+    }
+
     [Theory]
     [InlineData("'gatherr'", "--extra-griffin-path", "gatherr")]
     [InlineData("--layers 3 exceeds tiny-llama's 2 layers", "--layers", "3")]

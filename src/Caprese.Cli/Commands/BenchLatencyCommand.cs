@@ -518,7 +518,7 @@ internal static class BenchLatencyCommand
         {
             string over = row.OverSparsePercent is { } o ? Inv($"{o:+0.0;-0.0;0.0}%") : "–";
             string gap = row.Key == "dense" ? "–" : Inv($"{row.GapPercent:+0.0;-0.0;0.0}%");
-            Line($"| {row.Label} | {Ms(row.MsPerToken.Median)} | {Ms(row.MsPerToken.P25)}–{Ms(row.MsPerToken.P75)} | {row.Ratio:F3} | {row.RatioP25:F3}–{row.RatioP75:F3} | {row.ByteIdealRatio:F3} | {gap} | {row.WeightGBPerSecond:F1} | {row.PercentOfRoofline:F0}% | {Pass(row.WithinFivePercentOfIdeal)} | {over} | {Pass(row.MergedWithinThreePercent)} |");
+            Line($"| {row.Label} | {Ms(row.MsPerToken.Median)} | {Ms(row.MsPerToken.P25)}–{Ms(row.MsPerToken.P75)} | {row.Ratio:F3} | {row.RatioP25:F3}–{row.RatioP75:F3} | {row.ByteIdealRatio:F3} | {gap} | {Rate(row.WeightGBPerSecond)} | {row.PercentOfRoofline:F0}% | {Pass(row.WithinFivePercentOfIdeal)} | {over} | {Pass(row.MergedWithinThreePercent)} |");
         }
         Line($"");
         Line($"Goals (issue 13): {r.Goals.RowsWithinFivePercent} of {r.Goals.RowsCompared} rows within {IdealTolerancePercent:0}% of their byte-ideal ratio; {r.Goals.MergedWithinThreePercent} of {r.Goals.MergedCompared} merged-adapter rows within {MergedTolerancePercent:0}% of sparse alone.");
@@ -534,6 +534,9 @@ internal static class BenchLatencyCommand
         }
         return md.ToString();
     }
+
+    // GB/s with a tenth at real shapes, three significant digits for a tiny model's small rates.
+    private static string Rate(double gbps) => gbps.ToString(gbps >= 1 ? "F1" : "G3", CultureInfo.InvariantCulture);
 
     private static string Bytes(double b) => b >= 1e9 ? Inv($"{b / 1e9:F3} GB") : b >= 1e6 ? Inv($"{b / 1e6:F2} MB") : Inv($"{b / 1e3:F1} kB");
 
