@@ -18,6 +18,7 @@ var root = new RootCommand("Caprese: fast LLM decoding on CPU and CUDA.")
     JudgeTrainCommand.Create(),
     BenchTrainingCommand.Create(),
     BenchVerifyCommand.Create(),
+    BenchLatencyCommand.Create(),
     GenMathCommand.Create(),
     MathReportCommand.Create(),
 };

@@ -24,7 +24,7 @@ namespace Caprese.Cli.Commands;
 internal static class BenchVerifyCommand
 {
     /// <summary>Exit code when the Verify pass disagrees with step-by-step dense decoding (nothing is timed then).</summary>
-    public const int CheckFailed = 5;
+    public const int CheckFailed = ExitCodes.CheckFailed;
 
     /// <summary>A 1B-class shape, TinyLlama-1.1B's: the memory-bound regime where verification should be almost free.</summary>
     public const string DefaultPreset = "tinyllama-1.1b";
@@ -344,7 +344,7 @@ internal static class BenchVerifyCommand
         {
             Preset = s.Preset, Layers = config.Layers, PresetLayers = Presets[s.Preset]().Layers, Dim = config.Dim,
             HiddenDim = config.HiddenDim, Vocab = config.Vocab, Weights = CommandFailures.WeightsName(s.Weights), Backend = BackendArguments.Name(loaded.Backend),
-            Device = gpu?.Name ?? CpuName(), Machine = Environment.MachineName,
+            Device = gpu?.Name ?? RunEnvironment.CpuName(), Machine = Environment.MachineName,
             Threads = cpu ? (s.Load.NumThreads > 0 ? s.Load.NumThreads : Environment.ProcessorCount) : 0,
             LogicalProcessors = Environment.ProcessorCount, Commit = SourceRevision.Commit(), CapreseVersion = CapreseLibrary.Version,
             TimestampUtc = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
@@ -411,32 +411,7 @@ internal static class BenchVerifyCommand
     private static BenchVerifyTiming Summarise(double[] ms) =>
         new(Quantile(ms, 0.5), Quantile(ms, 0.25), Quantile(ms, 0.75), ms.Min(), ms.Max(), ms.Length);
 
-    // Linear interpolation between order statistics (the median of an even count is the mean of the middle two).
-    private static double Quantile(double[] values, double q)
-    {
-        var sorted = values.Order().ToArray();
-        double at = q * (sorted.Length - 1);
-        int lo = (int)Math.Floor(at), hi = (int)Math.Ceiling(at);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
-    }
-
-    /// <summary>The CPU's model name from /proc/cpuinfo (Linux), else the architecture.</summary>
-    private static string CpuName()
-    {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':') is > 0 and var colon)
-                    return line[(colon + 1)..].Trim();
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-        return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
-    }
+    private static double Quantile(double[] values, double q) => SampleStatistics.Quantile(values, q);
 
     private static string CommandLine() =>
         "caprese " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Contains(' ') ? $"\"{a}\"" : a));

@@ -8,5 +8,8 @@ internal static class ExitCodes
     public const int BackendUnavailable = 2;
     public const int BadModel = 3;
     public const int OutOfMemory = 4;
+
+    /// <summary>A benchmark's check before timing failed (what it would time computes something else); nothing was timed.</summary>
+    public const int CheckFailed = 5;
     public const int Cancelled = 130;
 }

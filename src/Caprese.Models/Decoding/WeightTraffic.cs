@@ -135,6 +135,31 @@ public static class WeightTraffic
         }
     }
 
+    /// <summary>
+    /// Weight bytes per generated token of draft-then-verify decoding at an expected (or measured) number of tokens
+    /// per round: (γ·draftStepBytes + denseStepBytes) / E. A round is γ draft steps and one dense pass over γ + 1 rows,
+    /// counted as one read of the weights (see <see cref="EffectiveDensity"/>), and emits E tokens.
+    /// </summary>
+    /// <remarks>
+    /// The fractional form of <see cref="EffectiveDensity"/> for projections, where E is an average advance length
+    /// (<see cref="DecodingStats.AverageAdvance"/>) or <see cref="DraftVerifyCost.TokensPerRound"/> rather than a count.
+    /// </remarks>
+    /// <param name="draftStepBytes">Weight bytes of one draft step (<see cref="SparseStepBytes"/>), ≥ 0.</param>
+    /// <param name="denseStepBytes">Weight bytes of one dense pass (<see cref="DenseStepBytes"/>), &gt; 0.</param>
+    /// <param name="draftLength">γ, drafts per round, ≥ 1.</param>
+    /// <param name="tokensPerRound">E, tokens emitted per round, in [1, γ + 1].</param>
+    /// <exception cref="ArgumentOutOfRangeException">A byte count or γ out of range, or E outside [1, γ + 1] (or NaN).</exception>
+    public static double DraftVerifyBytesPerToken(long draftStepBytes, long denseStepBytes, int draftLength, double tokensPerRound)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(draftStepBytes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(denseStepBytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(draftLength, 1);
+        if (!(tokensPerRound >= 1 && tokensPerRound <= draftLength + 1))
+            throw new ArgumentOutOfRangeException(nameof(tokensPerRound), tokensPerRound,
+                $"a round of {draftLength} draft(s) emits between 1 and {draftLength + 1} tokens");
+        return ((double)draftLength * draftStepBytes + denseStepBytes) / tokensPerRound;
+    }
+
     private static long DenseFfnBytes(ModelConfig config, long elementSize) =>
         checked(3L * config.HiddenDim * config.Dim * elementSize);
 

@@ -92,6 +92,24 @@ public sealed class WeightTrafficTests
     }
 
     [Fact]
+    public void DraftVerifyBytesPerTokenSpreadsARoundOverItsTokens()
+    {
+        // γ = 8 drafts at 600 bytes and one 1000-byte dense pass per round, 4 tokens per round: 5800 / 4 = 1450 bytes.
+        Assert.Equal(1450.0, WeightTraffic.DraftVerifyBytesPerToken(600, 1000, 8, 4.0), 1e-9);
+        // Every draft kept (E = γ + 1) with a free draft: one dense pass per γ + 1 tokens.
+        Assert.Equal(1000.0 / 5, WeightTraffic.DraftVerifyBytesPerToken(0, 1000, 4, 5.0), 1e-9);
+        // Integer E agrees with EffectiveDensity's counts (12 drafts, 4 dense passes, 16 tokens; per dense byte).
+        Assert.Equal(WeightTraffic.EffectiveDensity(12, 600, 4, 1000, 16),
+            WeightTraffic.DraftVerifyBytesPerToken(600, 1000, 3, 4.0) / 1000, 1e-12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DraftVerifyBytesPerToken(600, 1000, 8, 9.5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DraftVerifyBytesPerToken(600, 1000, 8, 0.5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DraftVerifyBytesPerToken(600, 1000, 8, double.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DraftVerifyBytesPerToken(600, 1000, 0, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DraftVerifyBytesPerToken(600, 0, 8, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DraftVerifyBytesPerToken(-1, 1000, 8, 1));
+    }
+
+    [Fact]
     public void InvalidArgumentsAndOverflowAreRejected()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => WeightTraffic.DenseStepBytes(Stories260K, DType.I32));
