@@ -149,15 +149,15 @@ public sealed class BenchLatencyTests : IDisposable
     {
         string json = Path.Combine(_dir, "paths.json");
         var r = CapreseProcess.Run(_dir, "bench-latency", "--preset", "tiny-llama", "--context", "8", "--tokens", "2", "--rounds", "2",
-            "--rank", "2", "--extra-griffin-path", "compact", "--json", json);
+            "--rank", "2", "--extra-griffin-path", "gather", "--json", json);
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("(gather)", r.Stdout); // auto is gather on the CPU
+        Assert.Contains("(compact)", r.Stdout); // auto compacts the kept rows
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToDictionary(x => x.GetProperty("key").GetString()!);
-        Assert.Contains("compact, diagnostic", rows["griffin-compact"].GetProperty("label").GetString());
+        Assert.Contains("gather, diagnostic", rows["griffin-gather"].GetProperty("label").GetString());
         long e = 2, dense = DenseBytes(e), griffin = dense - 3 * H * D * e + 3 * 24 * D * e;
-        Assert.Equal((double)griffin / dense, rows["griffin-compact"].GetProperty("byte_ideal_ratio").GetDouble(), 12);
-        Assert.Equal(rows["griffin"].GetProperty("byte_ideal_ratio").GetDouble(), rows["griffin-compact"].GetProperty("byte_ideal_ratio").GetDouble(), 12);
+        Assert.Equal((double)griffin / dense, rows["griffin-gather"].GetProperty("byte_ideal_ratio").GetDouble(), 12);
+        Assert.Equal(rows["griffin"].GetProperty("byte_ideal_ratio").GetDouble(), rows["griffin-gather"].GetProperty("byte_ideal_ratio").GetDouble(), 12);
         Assert.Equal(8, doc.RootElement.GetProperty("goals").GetProperty("rows_compared").GetInt32());
     }
 

@@ -86,7 +86,7 @@ internal static class BenchLatencyCommand
         var rank = new Option<int>("--rank") { Description = "Rank of the random adapters (1 to the model dimension)", DefaultValueFactory = _ => 16 };
         var griffinPath = new Option<string>("--griffin-path")
         {
-            Description = "How GRIFFIN's selection reaches the kernel: auto (gather on the CPU, compact on CUDA), gather or compact",
+            Description = "How GRIFFIN's selection reaches the kernel: auto (compact), gather or compact",
             DefaultValueFactory = _ => "auto",
         };
         griffinPath.AcceptOnlyFromAmong(GriffinPaths);
@@ -212,7 +212,7 @@ internal static class BenchLatencyCommand
     private static (List<MeasuredRow> Measured, List<ProjectedRow> Projected) DefineRows(Settings s, ModelConfig config)
     {
         var griffin = SparsityOptions.FirstHalf(SparsityMethod.Griffin, s.Sparsity, config.Layers) with { GriffinPath = s.GriffinPath };
-        string path = PathName(s.GriffinPath, s.Load.Backend);
+        string path = PathName(s.GriffinPath);
         var cats = SparsityOptions.Default(SparsityMethod.Cats, s.Sparsity, config.Layers);
         var griffinAdapters = RandomAdapters(config, griffin, s.Rank, seed: 11);
         var catsAdapters = RandomAdapters(config, cats, s.Rank, seed: 12);
@@ -228,8 +228,8 @@ internal static class BenchLatencyCommand
             new("cats", $"CATS {pct}, all layers", new FfnPolicy(cats), null),
             new("caprese-cats", Inv($"Caprese (CATS {pct}, merged r{s.Rank})"), new FfnPolicy(cats, catsAdapters, AdapterForm.Merged), "cats"),
         };
-        if (s.ExtraGriffinPath is { } extra && PathName(extra, s.Load.Backend) != path)
-            measured.Insert(2, new("griffin-" + PathName(extra, s.Load.Backend), $"GRIFFIN {pct}, {gLayers} ({PathName(extra, s.Load.Backend)}, diagnostic)",
+        if (s.ExtraGriffinPath is { } extra && PathName(extra) != path)
+            measured.Insert(2, new("griffin-" + PathName(extra), $"GRIFFIN {pct}, {gLayers} ({PathName(extra)}, diagnostic)",
                 new FfnPolicy(griffin with { GriffinPath = extra }), null));
         // Greedy Sirius needs every row's logits on the host (its test is a probability); speculative only the argmax ids.
         var projected = new List<ProjectedRow>
@@ -241,11 +241,7 @@ internal static class BenchLatencyCommand
     }
 
     /// <summary>The path GRIFFIN takes on <paramref name="backend"/>: auto is gather on the CPU, compact on device memory (SparseFfnLayer's rule).</summary>
-    private static string PathName(GriffinPath path, BackendKind backend) => path switch
-    {
-        GriffinPath.Auto => backend.UsesDeviceMemory() ? "compact" : "gather",
-        _ => path.ToString().ToLowerInvariant(),
-    };
+    private static string PathName(GriffinPath path) => path.Resolved().ToString().ToLowerInvariant();
 
     /// <summary>Adapters with random L and R (R ≠ 0, so that the branch changes the output): their cost is what is measured.</summary>
     private static AdapterSet RandomAdapters(ModelConfig config, SparsityOptions sparsity, int rank, int seed)

@@ -30,7 +30,7 @@ internal sealed class SparseFfnLayer : IDisposable
         Method = options.Method;
         Sparsity = options.Sparsity;
         _kept = GriffinSelector.KeptCount(config.HiddenDim, options.Sparsity);
-        _compact = options.GriffinPath is GriffinPath.Compact or GriffinPath.Auto;
+        _compact = options.GriffinPath.Resolved() == GriffinPath.Compact;
         _downT = downT;
         if (fixedThreshold is { } tau)
         {

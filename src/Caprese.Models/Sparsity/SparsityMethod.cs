@@ -28,3 +28,10 @@ public enum GriffinPath
     /// </summary>
     Auto = 2,
 }
+
+/// <summary>What a <see cref="GriffinPath"/> means when it runs.</summary>
+public static class GriffinPathExtensions
+{
+    /// <summary>The path the kernel takes: <see cref="GriffinPath.Auto"/> resolved (to compact rows).</summary>
+    public static GriffinPath Resolved(this GriffinPath path) => path == GriffinPath.Auto ? GriffinPath.Compact : path;
+}
