@@ -27,33 +27,6 @@ inline float LoadW(const void* w, int64_t i) {
   return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
 }
 
-// The canonical dot product of the weight-streaming kernels ("rows" matmul, sparse FFN): two
-// accumulators of 8 lanes over alternate 8-wide blocks (even blocks to the first), added lane
-// by lane, the lanes summed in HorizontalSum's order, then the scalar tail in order. Two chains
-// hide FMA latency with a single weight stream; the order depends on k alone, so results do not
-// depend on how many rows of x share a pass.
-
-// Weight row w (k elements) against c <= 4 rows of x (ldx apart): out[r * ldo] for r < c.
-template <caprese_dtype D>
-void DotRowScalar(const float* x, int64_t ldx, int c, const void* w, int64_t k, float* out, int64_t ldo) {
-  float acc[4][2][8] = {};
-  const int64_t k8 = k / 8 * 8;
-  for (int64_t i = 0; i < k8; i += 8) {
-    const int chain = static_cast<int>((i / 8) & 1);
-    for (int l = 0; l < 8; ++l) {
-      const float wv = LoadW<D>(w, i + l);
-      for (int r = 0; r < c; ++r) acc[r][chain][l] += x[r * ldx + i + l] * wv;
-    }
-  }
-  for (int r = 0; r < c; ++r) {
-    float t[8];
-    for (int l = 0; l < 8; ++l) t[l] = acc[r][0][l] + acc[r][1][l];
-    float s = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
-    for (int64_t i = k8; i < k; ++i) s += x[r * ldx + i] * LoadW<D>(w, i);
-    out[r * ldo] = s;
-  }
-}
-
 #ifdef CAPRESE_X86
 
 // Weights i .. i+7 of a row of dtype D as floats.
@@ -86,36 +59,33 @@ CAPRESE_AVX2 inline float FinishDot(__m256 acc, const float* x, const void* w, i
   return s;
 }
 
-// R weight rows (k apart) x C rows of x (ldx apart) in the canonical order: out[c * ldo + r].
-// `prefetch` (kPrefetch): a row the caller reads next, requested from memory in step with this
-// one, for gathered rows (sparse FFN) that the hardware prefetcher cannot predict.
+// R weight rows (k apart) x C rows of x (ldx apart): out[c * ldo + r]. One accumulator per
+// output, so every output is the same function of its row and x whatever R and C are (a batch
+// of rows gives bitwise the results of single rows). `prefetch` (kPrefetch): a row the caller
+// reads next, requested from memory in step with this one, for gathered rows (sparse FFN) whose
+// address the hardware prefetcher cannot guess.
 template <caprese_dtype D, int R, int C, bool kPrefetch = false>
 CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo,
                                      const void* prefetch = nullptr) {
   const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
   const char* wb = static_cast<const char*>(w);
-  __m256 a0[R][C], a1[R][C];
+  __m256 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) a0[r][c] = a1[r][c] = _mm256_setzero_ps();
-  const int64_t k16 = k / 16 * 16, k8 = k / 8 * 8;
-  for (int64_t i = 0; i < k16; i += 16) {
-    if constexpr (kPrefetch) _mm_prefetch(static_cast<const char*>(prefetch) + i * wsize, _MM_HINT_T0);
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  const int64_t k8 = k / 8 * 8;
+  for (int64_t i = 0; i < k8; i += 8) {
+    if constexpr (kPrefetch) {
+      if ((i & 15) == 0) _mm_prefetch(static_cast<const char*>(prefetch) + i * wsize, _MM_HINT_T0);
+    }
+    __m256 xv[C];
+    for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(x + c * ldx + i);
     for (int r = 0; r < R; ++r) {
-      const __m256 w0 = LoadW8<D>(wb + r * k * wsize, i), w1 = LoadW8<D>(wb + r * k * wsize, i + 8);
-      for (int c = 0; c < C; ++c) {
-        a0[r][c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * ldx + i), w0, a0[r][c]);
-        a1[r][c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * ldx + i + 8), w1, a1[r][c]);
-      }
+      const __m256 wv = LoadW8<D>(wb + r * k * wsize, i);
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(xv[c], wv, acc[r][c]);
     }
   }
-  if (k8 > k16)
-    for (int r = 0; r < R; ++r) {
-      const __m256 w0 = LoadW8<D>(wb + r * k * wsize, k16);
-      for (int c = 0; c < C; ++c) a0[r][c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * ldx + k16), w0, a0[r][c]);
-    }
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c)
-      out[c * ldo + r] = FinishDot<D>(_mm256_add_ps(a0[r][c], a1[r][c]), x + c * ldx, wb + r * k * wsize, k8, k);
+    for (int c = 0; c < C; ++c) out[c * ldo + r] = FinishDot<D>(acc[r][c], x + c * ldx, wb + r * k * wsize, k8, k);
 }
 
 #endif  // CAPRESE_X86

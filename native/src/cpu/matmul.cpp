@@ -2,18 +2,17 @@
 //
 // Decoding is bound by streaming W from memory. Two variants (CAPRESE_CPU_MATMUL selects; the
 // older stays for comparison, llm.c style):
-//  - "rows" (default): each weight row is read start to end on its own, so a thread reads W as
-//    one long sequential stream. Measured on the 2-core dev VM (f16, dim 768 rows of 1.5 KB):
-//    ~100% of the streaming-read roofline at M = 1, where interleaving 8 rows (8 short streams
-//    1.5 KB apart) reached 35-80% because the hardware prefetcher tracks few streams.
-//    A weight row meets up to 2 rows of x per pass (M = 2 tiles pair weight rows, 8
-//    accumulators); larger M loops over row pairs while a block of W sits in L2.
-//  - "tiles": R weight rows x C (<= 4) rows of x per micro-kernel (the first kernel).
-// Both sum each output as a fixed function of K alone (rows: two accumulators over alternate
-// 8-wide blocks, then lanes, then the scalar tail; tiles: one accumulator), so a batch of M
-// rows gives bitwise the same result as M single rows: Verify passes rely on it.
+//  - "rows" (default): with one row of x, each weight row is read start to end on its own, so a
+//    thread reads W as one sequential stream. Measured on the 2-core dev VM (f16, rows of 1.5 KB
+//    at dim 768): 62-84% of the streaming-read roofline where interleaving 8 rows (8 short
+//    streams 1.5 KB apart, which the hardware prefetcher tracks badly) reached 40-48%. With 2+
+//    rows of x it is "tiles" (the arithmetic per weight load matters more there).
+//  - "tiles": R weight rows x C (<= 4) rows of x per micro-kernel, blocks of W kept in L2 while
+//    all tiles of x pass over them.
+// Both give the same bits: every output is one accumulator chain over K (dot.h), whatever tile
+// it lands in, so a batch of M rows also equals M single rows (Verify passes rely on it).
 // Threads split the weight rows (output columns). The AVX2+FMA+F16C path is picked at run
-// time; the scalar path mirrors the vector arithmetic exactly.
+// time; the scalar path keeps the same structure for other machines.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -24,34 +23,6 @@
 namespace caprese {
 namespace cpu {
 namespace {
-
-// ================================================================= "rows" variant
-
-constexpr int kRowsMaxX = 2;  // rows of x a weight row meets per pass
-template <caprese_dtype D>
-void RowsRangeScalar(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1, float* y,
-                     int64_t ldy) {
-  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
-  for (int64_t n = n0; n < n1; ++n) DotRowScalar<D>(x, ldx, c, static_cast<const char*>(w) + n * k * wsize, k, y + n, ldy);
-}
-
-#ifdef CAPRESE_X86
-// Rows [n0, n1) of W against c (1 or 2) rows of x. One x row: weight rows strictly one after
-// another (one sequential stream per thread); two: pairs of weight rows share each x load.
-template <caprese_dtype D>
-CAPRESE_AVX2 void RowsRangeAvx2(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1,
-                                float* y, int64_t ldy) {
-  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
-  const char* wb = static_cast<const char*>(w);
-  int64_t n = n0;
-  if (c == 1) {
-    for (; n < n1; ++n) DotTileAvx2<D, 1, 1>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
-    return;
-  }
-  for (; n + 2 <= n1; n += 2) DotTileAvx2<D, 2, 2>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
-  for (; n < n1; ++n) DotTileAvx2<D, 1, 2>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
-}
-#endif  // CAPRESE_X86
 
 // ================================================================= "tiles" variant
 
@@ -76,27 +47,6 @@ void RowScalar(const float* x, int64_t ldx, int c, const void* w_row, int64_t k,
 }
 
 #ifdef CAPRESE_X86
-// R weight rows x C rows of x; out[c * ldo + r].
-template <caprese_dtype D, int R, int C>
-CAPRESE_AVX2 void TileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo) {
-  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
-  const char* wb = static_cast<const char*>(w);
-  __m256 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-  const int64_t k8 = k / 8 * 8;
-  for (int64_t i = 0; i < k8; i += 8) {
-    __m256 xv[C];
-    for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(x + c * ldx + i);
-    for (int r = 0; r < R; ++r) {
-      __m256 wv = LoadW8<D>(wb + r * k * wsize, i);
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(xv[c], wv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) out[c * ldo + r] = FinishDot<D>(acc[r][c], x + c * ldx, wb + r * k * wsize, k8, k);
-}
-
 // Rows [n0, n1) of W against c (1..4) rows of x. Tiles hold 8-12 accumulators (AVX2 has 16
 // registers) to hide FMA latency and keep several weight streams in flight.
 template <caprese_dtype D, int C>
@@ -106,8 +56,8 @@ CAPRESE_AVX2 void TilesAvx2(const float* x, int64_t ldx, const void* w, int64_t 
   const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
   const char* wb = static_cast<const char*>(w);
   int64_t n = n0;
-  for (; n + R <= n1; n += R) TileAvx2<D, R, C>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
-  for (; n < n1; ++n) TileAvx2<D, 1, C>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+  for (; n + R <= n1; n += R) DotTileAvx2<D, R, C>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+  for (; n < n1; ++n) DotTileAvx2<D, 1, C>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
 }
 
 template <caprese_dtype D>
@@ -119,6 +69,15 @@ CAPRESE_AVX2 void TilesRangeAvx2(const float* x, int64_t ldx, int c, const void*
     case 3: TilesAvx2<D, 3>(x, ldx, w, k, n0, n1, y, ldy); break;
     default: TilesAvx2<D, 4>(x, ldx, w, k, n0, n1, y, ldy); break;
   }
+}
+// "rows": one x row streams the weight rows one after another; more use the tiles.
+template <caprese_dtype D>
+CAPRESE_AVX2 void RowsRangeAvx2(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1,
+                                float* y, int64_t ldy) {
+  if (c > 1) return TilesRangeAvx2<D>(x, ldx, c, w, k, n0, n1, y, ldy);
+  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
+  const char* wb = static_cast<const char*>(w);
+  for (int64_t n = n0; n < n1; ++n) DotTileAvx2<D, 1, 1>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
 }
 #endif  // CAPRESE_X86
 
@@ -149,7 +108,7 @@ RangeFn PickRows() {
 #ifdef CAPRESE_X86
   if (UseAvx2()) return &RowsRangeAvx2<D>;
 #endif
-  return &RowsRangeScalar<D>;
+  return &TilesRangeScalar<D>;  // the scalar path has no stream to save
 }
 
 template <caprese_dtype D>
@@ -171,7 +130,7 @@ RangeFn ByDtype(caprese_dtype d) {
 
 // The first entry is the default; CAPRESE_CPU_MATMUL=<name> picks another (read once).
 constexpr Variant kVariants[] = {
-    {"rows", kRowsMaxX,
+    {"rows", kTilesMaxX,
      &ByDtype<&PickRows<CAPRESE_DTYPE_F32>, &PickRows<CAPRESE_DTYPE_F16>, &PickRows<CAPRESE_DTYPE_BF16>>},
     {"tiles", kTilesMaxX,
      &ByDtype<&PickTiles<CAPRESE_DTYPE_F32>, &PickTiles<CAPRESE_DTYPE_F16>, &PickTiles<CAPRESE_DTYPE_BF16>>},

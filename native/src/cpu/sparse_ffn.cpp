@@ -34,16 +34,27 @@ inline float Act(float g, bool gelu) {
 // ----------------------------------------------------------------- scalar path
 
 // out_a[r] = x_r · a, out_b[r] = x_r · b (b may be null) for r < m, over d elements with the rows
-// of x `stride` apart, in dot.h's canonical order. Row a is finished before row b starts, so
-// each is one sequential stream (two rows read side by side in different matrices stream
-// measurably slower on the dev VM, as in matmul.cpp).
+// of x `stride` apart; 8 partial sums per product mirror the vector lanes.
 template <caprese_dtype D>
 void Dots2Scalar(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b,
                  const void* /*next*/) {
-  for (int r = 0; r < m; r += 4) {
-    const int c = std::min(4, m - r);
-    DotRowScalar<D>(x + r * stride, stride, c, a, d, out_a + r, 1);
-    if (b) DotRowScalar<D>(x + r * stride, stride, c, b, d, out_b + r, 1);
+  for (int r = 0; r < m; ++r) {
+    float sa[8] = {}, sb[8] = {};
+    const float* xr = x + r * stride;
+    const int64_t d8 = d / 8 * 8;
+    for (int64_t i = 0; i < d8; i += 8)
+      for (int l = 0; l < 8; ++l) {
+        sa[l] += xr[i + l] * LoadW<D>(a, i + l);
+        if (b) sb[l] += xr[i + l] * LoadW<D>(b, i + l);
+      }
+    float ta = 0, tb = 0;
+    for (int l = 0; l < 8; ++l) ta += sa[l], tb += sb[l];
+    for (int64_t i = d8; i < d; ++i) {
+      ta += xr[i] * LoadW<D>(a, i);
+      if (b) tb += xr[i] * LoadW<D>(b, i);
+    }
+    out_a[r] = ta;
+    if (b) out_b[r] = tb;
   }
 }
 
@@ -58,31 +69,57 @@ void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t s
 
 // ----------------------------------------------------------------- AVX2 path
 #ifdef CAPRESE_X86
-// The first pass over w (the one that reads it from memory) also prefetches `next` when given.
-template <caprese_dtype D>
-CAPRESE_AVX2 void DotsAvx2(const float* x, int m, int64_t d, int64_t stride, const void* w, float* out, const void* next) {
-  // Tiles of 4 rows keep 8 accumulators plus 2 weight vectors in the 16 ymm registers.
-  int r = 0;
-  for (; r + 4 <= m; r += 4) {
-    if (r == 0 && next != nullptr)
-      DotTileAvx2<D, 1, 4, true>(x + r * stride, stride, w, d, out + r, 1, next);
-    else
-      DotTileAvx2<D, 1, 4>(x + r * stride, stride, w, d, out + r, 1);
+// C rows of x against rows a and b (b may be null): 2C accumulators, each weight vector
+// converted once and used for all C rows.
+template <caprese_dtype D, int C>
+CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b) {
+  __m256 acc_a[C], acc_b[C];
+  for (int c = 0; c < C; ++c) acc_a[c] = acc_b[c] = _mm256_setzero_ps();
+  const int64_t d8 = d / 8 * 8;
+  if (b) {
+    for (int64_t i = 0; i < d8; i += 8) {
+      const __m256 wa = LoadW8<D>(a, i), wb = LoadW8<D>(b, i);
+      for (int c = 0; c < C; ++c) {
+        const __m256 xv = _mm256_loadu_ps(x + c * stride + i);
+        acc_a[c] = _mm256_fmadd_ps(xv, wa, acc_a[c]);
+        acc_b[c] = _mm256_fmadd_ps(xv, wb, acc_b[c]);
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < d8; i += 8) {
+      const __m256 wa = LoadW8<D>(a, i);
+      for (int c = 0; c < C; ++c) acc_a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * stride + i), wa, acc_a[c]);
+    }
   }
-  for (; r < m; ++r) {
-    if (r == 0 && next != nullptr)
-      DotTileAvx2<D, 1, 1, true>(x + r * stride, stride, w, d, out + r, 1, next);
-    else
-      DotTileAvx2<D, 1, 1>(x + r * stride, stride, w, d, out + r, 1);
+  for (int c = 0; c < C; ++c) {
+    out_a[c] = FinishDot<D>(acc_a[c], x + c * stride, a, d8, d);
+    if (b) out_b[c] = FinishDot<D>(acc_b[c], x + c * stride, b, d8, d);
   }
 }
 
-// Row a, then row b (while a streams, b is prefetched; while b streams, `next`).
+// One row of x (decode): row a, then row b, each one sequential stream (two rows read side by
+// side stream measurably slower, as in matmul.cpp), with the row read next prefetched in step
+// (b while a streams, then `next`). The arithmetic per output is Dots2Tile's. More rows: tiles
+// of 4 keep 8 accumulators plus 2 weight vectors in the 16 ymm registers.
 template <caprese_dtype D>
 CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a,
                             float* out_b, const void* next) {
-  DotsAvx2<D>(x, m, d, stride, a, out_a, b != nullptr ? b : next);
-  if (b) DotsAvx2<D>(x, m, d, stride, b, out_b, next);
+  if (m == 1) {
+    const void* after_a = b != nullptr ? b : next;
+    if (after_a != nullptr)
+      DotTileAvx2<D, 1, 1, true>(x, stride, a, d, out_a, 1, after_a);
+    else
+      DotTileAvx2<D, 1, 1>(x, stride, a, d, out_a, 1);
+    if (b == nullptr) return;
+    if (next != nullptr)
+      DotTileAvx2<D, 1, 1, true>(x, stride, b, d, out_b, 1, next);
+    else
+      DotTileAvx2<D, 1, 1>(x, stride, b, d, out_b, 1);
+    return;
+  }
+  int r = 0;
+  for (; r + 4 <= m; r += 4) Dots2Tile<D, 4>(x + r * stride, d, stride, a, b, out_a + r, out_b ? out_b + r : nullptr);
+  for (; r < m; ++r) Dots2Tile<D, 1>(x + r * stride, d, stride, a, b, out_a + r, out_b ? out_b + r : nullptr);
 }
 
 // `next` (may be null): the row piece the caller reads next, prefetched in step with this one.
