@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using System.Globalization;
+using Caprese.Models.Formats.Gguf;
+
+namespace Caprese.Benchmarks.DecodePeers;
+
+/// <summary>
+/// <c>--decode-peers</c>: CPU greedy decode tokens/s of Caprese, llama.cpp (LLamaSharp's CPU build)
+/// and, when given, llama2.c's run.c on the same weights, with the streaming-read roofline measured
+/// in the same rounds. Not a BenchmarkDotNet class: the engines must take turns round by round, so
+/// that whatever else the machine does hits every engine alike.
+/// </summary>
+public static class DecodePeersCommand
+{
+    public const string Flag = "--decode-peers";
+
+    private const string Usage = """
+        usage: Caprese.Benchmarks --decode-peers [--shapes stories260K,110M,1.1B] [--dtypes f32,f16,bf16,q8_0]
+               [--rounds N] [--tokens N] [--threads N] [--context N] [--runc PATH] [--cache DIR]
+               [--roofline-mib N] [--check-tokens N] [--json FILE] [--markdown FILE] [--note TEXT]
+        Defaults: --shapes stories260K,110M --dtypes f32,f16 --rounds 5 --tokens 32 --threads <logical processors>
+                  --context 256 --cache <temp>/caprese-peers --roofline-mib 512 --check-tokens 8
+        run.c is built by you: gcc -Ofast -fopenmp run.c -lm -o run (llama2.c); it runs the f32 rows only.
+        """;
+
+    private sealed record Options(string[] Shapes, string[] DTypes, int Rounds, int Tokens, int Threads, int Context, string? RunC,
+        string Cache, int RooflineMiB, int CheckTokens, string? Json, string? Markdown, string? Note);
+
+    public static int Run(string[] args)
+    {
+        Options o;
+        try
+        {
+            o = Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}\n{Usage}");
+            return 2;
+        }
+        string loadBefore = LoadAverage();
+        var rows = new List<PeerRow>();
+        using var roofline = new ReadRoofline((long)o.RooflineMiB << 20, o.Threads);
+        var total = Stopwatch.StartNew();
+        foreach (var shapeName in o.Shapes)
+        {
+            var shape = PeerModels.Shape(shapeName);
+            var dtypes = o.DTypes.Where(d => d != "q8_0" || shape.Config.HiddenDim % 32 == 0 && shape.Config.Dim % 32 == 0).ToArray();
+            foreach (var skipped in o.DTypes.Except(dtypes))
+                Console.Error.WriteLine($"[decode-peers] {shapeName}: {skipped} skipped (rows are not whole 32-value blocks)");
+            var files = PeerModels.Prepare(shape, dtypes, o.Cache, withLlama2c: o.RunC is not null && dtypes.Contains("f32"));
+            foreach (var dtype in dtypes)
+                rows.Add(Measure(o, shape, files, dtype, roofline));
+        }
+
+        var report = new DecodePeersReport(
+            Commit: GitRevision(), TimestampUtc: DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            Machine: CpuName(), LogicalProcessors: Environment.ProcessorCount, Threads: o.Threads, Tokens: o.Tokens, Rounds: o.Rounds,
+            Context: o.Context, RooflineBufferMiB: roofline.Bytes / 1048576.0, LoadAverageBefore: loadBefore, LoadAverageAfter: LoadAverage(),
+            CommandLine: "Caprese.Benchmarks " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Contains(' ') ? $"\"{a}\"" : a)),
+            LlamaSharp: LlamaSharpVersion(), RunC: o.RunC, Note: o.Note, Rows: rows);
+        string markdown = report.ToMarkdown();
+        if (o.Json is not null)
+            DecodePeersReport.WriteAtomically(o.Json, report.ToJson());
+        if (o.Markdown is not null)
+            DecodePeersReport.WriteAtomically(o.Markdown, markdown);
+        Console.WriteLine(markdown);
+        Console.Error.WriteLine($"[decode-peers] done in {total.Elapsed.TotalSeconds:F0} s");
+        return rows.Any(r => r.DType == "f32" && r.Check is { Agree: false }) ? 1 : 0;
+    }
+
+    private static PeerRow Measure(Options o, PeerShape shape, PeerModelFiles files, string dtype, ReadRoofline roofline)
+    {
+        string gguf = files.GgufByDType[dtype];
+        string label = $"{shape.Name} {dtype}";
+        Console.Error.WriteLine($"[decode-peers] {label}: loading Caprese and llama.cpp workers ({o.Threads} threads)");
+        using var caprese = EngineWorker.Client.Start("caprese", gguf, dtype, o.Threads, o.Context);
+        using var llama = EngineWorker.Client.Start("llama.cpp", gguf, dtype, o.Threads, o.Context);
+
+        // Warm-up round (not recorded), which also checks that both engines compute the same function.
+        var ours = caprese.Decode(o.Tokens).Ids;
+        var theirs = llama.Decode(o.Tokens).Ids;
+        int compared = Math.Min(o.CheckTokens, ours.Length);
+        var check = new GreedyCheck(ours.Take(compared).SequenceEqual(theirs.Take(compared)), compared, ours[..compared], theirs[..compared]);
+        Console.Error.WriteLine($"[decode-peers] {label}: greedy ids {(check.Agree ? "agree" : "DIFFER")}: Caprese {string.Join(' ', check.Caprese)} / llama.cpp {string.Join(' ', check.LlamaCpp)}");
+        bool runc = o.RunC is not null && dtype == "f32";
+        if (runc)
+            RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, o.Tokens, o.Threads); // warm its page cache
+
+        var turns = new List<(string Name, Func<double> Measure)>
+        {
+            ("caprese", () => o.Tokens / (caprese.Decode(o.Tokens).Milliseconds / 1000)),
+            ("llama.cpp", () => o.Tokens / (llama.Decode(o.Tokens).Milliseconds / 1000)),
+            ("roofline", () => roofline.MeasureGBps()),
+        };
+        if (runc)
+            turns.Add(("run.c", () => RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, o.Tokens, o.Threads)));
+        var samples = turns.ToDictionary(t => t.Name, _ => new double[o.Rounds]);
+        for (int round = 0; round < o.Rounds; round++)
+        {
+            for (int k = 0; k < turns.Count; k++)
+            {
+                var (name, measure) = turns[(round + k) % turns.Count]; // a different engine goes first each round
+                samples[name][round] = measure();
+            }
+            Console.Error.WriteLine($"[decode-peers] {label} round {round + 1}/{o.Rounds}: " +
+                string.Join(", ", turns.Select(t => Inv($"{t.Name} {samples[t.Name][round]:F1}{(t.Name == "roofline" ? " GB/s" : " tok/s")}"))));
+        }
+        caprese.Quit();
+        llama.Quit();
+
+        double rooflineGBps = Median(samples["roofline"]);
+        long fileBytes = FileBytesPerToken(gguf);
+        EngineResult Result(string name, EngineWorker.Client? worker, long bytesPerToken)
+        {
+            var s = samples[name];
+            double median = Median(s);
+            return new EngineResult(name, median, Quantile(s, 0.25), Quantile(s, 0.75), s,
+                worker?.LoadMs / 1000, worker is null ? null : Math.Max(worker.FinalPeakKb, worker.LoadPeakKb) / 1024.0,
+                bytesPerToken > 0 ? 100 * bytesPerToken * median / (rooflineGBps * 1e9) : null);
+        }
+        var engines = new List<EngineResult>
+        {
+            Result("caprese", caprese, caprese.WeightBytesPerToken),
+            Result("llama.cpp", llama, fileBytes),
+        };
+        if (runc)
+            engines.Add(Result("run.c", null, fileBytes));
+        string? note = dtype == "q8_0" ? "Caprese has no q8_0 kernels: it dequantises the file and decodes with f16 matrices" : null;
+        return new PeerRow(shape.Name, shape.Description, dtype, gguf, runc ? files.Llama2c : null, caprese.WeightBytesPerToken, fileBytes,
+            rooflineGBps, samples["roofline"], engines, check, note);
+    }
+
+    /// <summary>Weight bytes a step reads from the file as stored: everything but the embedding table, one row of it, unless it is also the classifier.</summary>
+    private static long FileBytesPerToken(string path)
+    {
+        using var gguf = GgufFile.Open(path);
+        long all = gguf.Tensors.Sum(t => t.ByteLength);
+        var embedding = gguf.GetTensor("token_embd.weight");
+        return gguf.TryGetTensor("output.weight", out _) ? all - embedding.ByteLength + embedding.ByteLength / embedding.Shape[0] : all;
+    }
+
+    private static Options Parse(string[] args)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        string[] known = ["--shapes", "--dtypes", "--rounds", "--tokens", "--threads", "--context", "--runc", "--cache", "--roofline-mib", "--check-tokens", "--json", "--markdown", "--note"];
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (!known.Contains(args[i]))
+                throw new ArgumentException($"unknown option '{args[i]}'");
+            if (i + 1 >= args.Length)
+                throw new ArgumentException($"{args[i]} needs a value");
+            values[args[i]] = args[++i];
+        }
+        string[] List(string key, string fallback) => (values.GetValueOrDefault(key) ?? fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        int Int(string key, int fallback, int min)
+        {
+            if (!values.TryGetValue(key, out var s))
+                return fallback;
+            if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min)
+                throw new ArgumentException($"{key} must be an integer ≥ {min}, got '{s}'");
+            return v;
+        }
+        var shapes = List("--shapes", "stories260K,110M");
+        foreach (var s in shapes.Where(s => !PeerModels.ShapeNames.Contains(s)))
+            throw new ArgumentException($"unknown shape '{s}' (known: {string.Join(", ", PeerModels.ShapeNames)})");
+        var dtypes = List("--dtypes", "f32,f16");
+        foreach (var d in dtypes.Where(d => !PeerModels.DTypes.ContainsKey(d)))
+            throw new ArgumentException($"unknown dtype '{d}' (known: {string.Join(", ", PeerModels.DTypes.Keys)})");
+        if (shapes.Length == 0 || dtypes.Length == 0)
+            throw new ArgumentException("--shapes and --dtypes need at least one entry");
+        int tokens = Int("--tokens", 32, 1);
+        int context = Int("--context", Math.Max(256, tokens + 2), 2);
+        if (context < tokens + 2)
+            throw new ArgumentException($"--context {context} cannot hold BOS and {tokens} tokens");
+        string? runc = values.GetValueOrDefault("--runc");
+        if (runc is not null && !File.Exists(runc))
+            throw new ArgumentException($"--runc {runc}: no such file (build it: gcc -Ofast -fopenmp run.c -lm -o run)");
+        foreach (var s in shapes)
+            if (tokens + 2 > PeerModels.Shape(s).Config.MaxSeqLen)
+                throw new ArgumentException($"--tokens {tokens} exceeds {s}'s context of {PeerModels.Shape(s).Config.MaxSeqLen}");
+        return new Options(shapes, dtypes, Int("--rounds", 5, 1), tokens, Int("--threads", Environment.ProcessorCount, 1), context,
+            runc is null ? null : Path.GetFullPath(runc), values.GetValueOrDefault("--cache") ?? Path.Combine(Path.GetTempPath(), "caprese-peers"),
+            Int("--roofline-mib", 512, 64), Int("--check-tokens", 8, 1), values.GetValueOrDefault("--json"), values.GetValueOrDefault("--markdown"),
+            values.GetValueOrDefault("--note"));
+    }
+
+    private static double Median(double[] v) => Quantile(v, 0.5);
+
+    private static double Quantile(double[] values, double q)
+    {
+        var sorted = values.Order().ToArray();
+        double at = q * (sorted.Length - 1);
+        int lo = (int)Math.Floor(at), hi = (int)Math.Ceiling(at);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+    }
+
+    private static string LoadAverage()
+    {
+        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "unknown"; }
+    }
+
+    private static string CpuName()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+                if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':') is > 0 and var colon)
+                    return line[(colon + 1)..].Trim();
+        }
+        catch (IOException)
+        {
+        }
+        return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
+    }
+
+    /// <summary>The package versions restored for this build, from its deps.json (LLamaSharp's assembly carries none).</summary>
+    private static string LlamaSharpVersion()
+    {
+        var deps = Path.Combine(AppContext.BaseDirectory, typeof(DecodePeersCommand).Assembly.GetName().Name + ".deps.json");
+        string text = File.Exists(deps) ? File.ReadAllText(deps) : "";
+        string Version(string package) =>
+            System.Text.RegularExpressions.Regex.Match(text, $"\"{System.Text.RegularExpressions.Regex.Escape(package)}/([^\"]+)\"") is { Success: true } m ? m.Groups[1].Value : "unknown";
+        return $"LLamaSharp {Version("LLamaSharp")} + LLamaSharp.Backend.Cpu {Version("LLamaSharp.Backend.Cpu")}";
+    }
+
+    /// <summary>The source commit (short), "-dirty" with uncommitted tracked changes; "unknown" without git.</summary>
+    private static string GitRevision()
+    {
+        string? Git(params string[] args)
+        {
+            try
+            {
+                var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = AppContext.BaseDirectory };
+                foreach (var a in args)
+                    start.ArgumentList.Add(a);
+                using var p = Process.Start(start);
+                if (p is null)
+                    return null;
+                string output = p.StandardOutput.ReadToEnd().Trim();
+                p.StandardError.ReadToEnd();
+                return p.WaitForExit(10_000) && p.ExitCode == 0 ? output : null;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                return null;
+            }
+        }
+        string? head = Git("rev-parse", "--short=12", "HEAD");
+        if (string.IsNullOrEmpty(head))
+            return "unknown";
+        return Git("status", "--porcelain", "--untracked-files=no") is { Length: > 0 } ? head + "-dirty" : head;
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
