@@ -17,6 +17,9 @@ public interface IDecodeEngine : IDisposable
 {
     /// <summary>Greedy ids (the first from the prefill, then one per step) and the decode steps' milliseconds.</summary>
     (int[] Ids, double Milliseconds) Decode(int tokens);
+
+    /// <summary>Logits after each of <paramref name="tokens"/>, fed one decode step at a time from position 0 (teacher forcing).</summary>
+    float[][] ForcedLogits(IReadOnlyList<int> tokens);
 }
 
 /// <summary>The engines a worker can host, by name; adding a peer is one more entry.</summary>
@@ -55,6 +58,9 @@ public sealed class CapreseEngine : IDecodeEngine
             ids[i + 1] = _model.Model.DecodeStepArgmax(ids[i], i + 1);
         return (ids, timer.Elapsed.TotalMilliseconds);
     }
+
+    public float[][] ForcedLogits(IReadOnlyList<int> tokens) =>
+        tokens.Select((t, pos) => _model.Model.DecodeStep(t, pos)).ToArray();
 
     public void Dispose() => _model.Dispose();
 }
@@ -97,6 +103,16 @@ public sealed class LlamaCppEngine : IDecodeEngine
         for (int i = 0; i < tokens; i++)
             ids[i + 1] = Step(ids[i], i + 1);
         return (ids, timer.Elapsed.TotalMilliseconds);
+    }
+
+    public float[][] ForcedLogits(IReadOnlyList<int> tokens)
+    {
+        _context.NativeHandle.MemoryClear(true);
+        return tokens.Select((t, pos) =>
+        {
+            Step(t, pos);
+            return _context.NativeHandle.GetLogitsIth(0)[.._vocab].ToArray();
+        }).ToArray();
     }
 
     private int Step(int token, int pos)

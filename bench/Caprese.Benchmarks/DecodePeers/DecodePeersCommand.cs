@@ -19,7 +19,7 @@ public static class DecodePeersCommand
                [--rounds N] [--tokens N] [--threads N] [--context N] [--runc PATH] [--cache DIR]
                [--roofline-mib N] [--check-tokens N] [--json FILE] [--markdown FILE] [--note TEXT]
         Defaults: --shapes stories260K,110M --dtypes f32,f16 --rounds 5 --tokens 32 --threads <logical processors>
-                  --context 256 --cache <temp>/caprese-peers --roofline-mib 512 --check-tokens 8
+                  --context 256 --cache <temp>/caprese-peers --roofline-mib 512 --check-tokens 16
         run.c is built by you: gcc -Ofast -fopenmp run.c -lm -o run (llama2.c); it runs the f32 rows only.
         """;
 
@@ -77,12 +77,12 @@ public static class DecodePeersCommand
         using var caprese = EngineWorker.Client.Start("caprese", gguf, dtype, o.Threads, o.Context);
         using var llama = EngineWorker.Client.Start("llama.cpp", gguf, dtype, o.Threads, o.Context);
 
-        // Warm-up round (not recorded), which also checks that both engines compute the same function.
+        // Warm-up round (not recorded), then the check that both engines compute the same function.
         var ours = caprese.Decode(o.Tokens).Ids;
         var theirs = llama.Decode(o.Tokens).Ids;
-        int compared = Math.Min(o.CheckTokens, ours.Length);
-        var check = new GreedyCheck(ours.Take(compared).SequenceEqual(theirs.Take(compared)), compared, ours[..compared], theirs[..compared]);
-        Console.Error.WriteLine($"[decode-peers] {label}: greedy ids {(check.Agree ? "agree" : "DIFFER")}: Caprese {string.Join(' ', check.Caprese)} / llama.cpp {string.Join(' ', check.LlamaCpp)}");
+        var check = Check(o, shape, caprese, llama, ours, theirs);
+        Console.Error.WriteLine(Inv($"[decode-peers] {label}: forced argmax {(check.Agree ? "agrees" : "DIFFERS")} ({check.ForcedArgmaxCaprese.Zip(check.ForcedArgmaxLlamaCpp).Count(p => p.First == p.Second)}/{check.Compared}), ") +
+            Inv($"max relative logit difference {check.MaxRelativeLogitDifference:G3}; free-running greedy ids Caprese {string.Join(' ', check.Caprese)} / llama.cpp {string.Join(' ', check.LlamaCpp)}"));
         bool runc = o.RunC is not null && dtype == "f32";
         if (runc)
             RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, o.Tokens, o.Threads); // warm its page cache
@@ -96,15 +96,20 @@ public static class DecodePeersCommand
         if (runc)
             turns.Add(("run.c", () => RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, o.Tokens, o.Threads)));
         var samples = turns.ToDictionary(t => t.Name, _ => new double[o.Rounds]);
+        var foreign = new ForeignLoad(() => [caprese.Process, llama.Process]);
+        var foreignCores = new double[o.Rounds];
         for (int round = 0; round < o.Rounds; round++)
         {
+            foreign.Start();
             for (int k = 0; k < turns.Count; k++)
             {
                 var (name, measure) = turns[(round + k) % turns.Count]; // a different engine goes first each round
                 samples[name][round] = measure();
             }
+            foreignCores[round] = foreign.Stop();
             Console.Error.WriteLine($"[decode-peers] {label} round {round + 1}/{o.Rounds}: " +
-                string.Join(", ", turns.Select(t => Inv($"{t.Name} {samples[t.Name][round]:F1}{(t.Name == "roofline" ? " GB/s" : " tok/s")}"))));
+                string.Join(", ", turns.Select(t => Inv($"{t.Name} {samples[t.Name][round]:F1}{(t.Name == "roofline" ? " GB/s" : " tok/s")}"))) +
+                Inv($"; other programs used {foreignCores[round]:F2} cores"));
         }
         caprese.Quit();
         llama.Quit();
@@ -128,7 +133,27 @@ public static class DecodePeersCommand
             engines.Add(Result("run.c", null, fileBytes));
         string? note = dtype == "q8_0" ? "Caprese has no q8_0 kernels: it dequantises the file and decodes with f16 matrices" : null;
         return new PeerRow(shape.Name, shape.Description, dtype, gguf, runc ? files.Llama2c : null, caprese.WeightBytesPerToken, fileBytes,
-            rooflineGBps, samples["roofline"], engines, check, note);
+            rooflineGBps, samples["roofline"], engines, check, note, Median(foreignCores), foreignCores);
+    }
+
+    private static GreedyCheck Check(Options o, PeerShape shape, EngineWorker.Client caprese, EngineWorker.Client llama, int[] ours, int[] theirs)
+    {
+        int n = o.CheckTokens, vocab = shape.Config.Vocab;
+        // BOS, then tokens spread over the vocabulary (a fixed pseudo-random walk).
+        int[] forced = [DecodeEngines.Bos, .. Enumerable.Range(1, n - 1).Select(i => (int)((i * 7919L + 13) % vocab))];
+        var a = caprese.ForcedLogits(forced, vocab);
+        var b = llama.ForcedLogits(forced, vocab);
+        int[] argA = [.. a.Select(r => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(r))];
+        int[] argB = [.. b.Select(r => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(r))];
+        double maxDiff = 0, maxAbs = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < vocab; j++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(a[i][j] - b[i][j]));
+                maxAbs = Math.Max(maxAbs, Math.Abs(a[i][j]));
+            }
+        int free = Math.Min(n, ours.Length);
+        return new GreedyCheck(argA.SequenceEqual(argB), n, forced, argA, argB, maxDiff / Math.Max(maxAbs, 1e-30), ours[..free], theirs[..free]);
     }
 
     /// <summary>Weight bytes a step reads from the file as stored: everything but the embedding table, one row of it, unless it is also the classifier.</summary>
@@ -173,6 +198,8 @@ public static class DecodePeersCommand
         int context = Int("--context", Math.Max(256, tokens + 2), 2);
         if (context < tokens + 2)
             throw new ArgumentException($"--context {context} cannot hold BOS and {tokens} tokens");
+        if (values.TryGetValue("--check-tokens", out var ct) && int.TryParse(ct, CultureInfo.InvariantCulture, out int checkTokens) && checkTokens > context)
+            throw new ArgumentException($"--check-tokens {checkTokens} exceeds --context {context}");
         string? runc = values.GetValueOrDefault("--runc");
         if (runc is not null && !File.Exists(runc))
             throw new ArgumentException($"--runc {runc}: no such file (build it: gcc -Ofast -fopenmp run.c -lm -o run)");
@@ -181,7 +208,7 @@ public static class DecodePeersCommand
                 throw new ArgumentException($"--tokens {tokens} exceeds {s}'s context of {PeerModels.Shape(s).Config.MaxSeqLen}");
         return new Options(shapes, dtypes, Int("--rounds", 5, 1), tokens, Int("--threads", Environment.ProcessorCount, 1), context,
             runc is null ? null : Path.GetFullPath(runc), values.GetValueOrDefault("--cache") ?? Path.Combine(Path.GetTempPath(), "caprese-peers"),
-            Int("--roofline-mib", 512, 64), Int("--check-tokens", 8, 1), values.GetValueOrDefault("--json"), values.GetValueOrDefault("--markdown"),
+            Int("--roofline-mib", 512, 64), Int("--check-tokens", 16, 2), values.GetValueOrDefault("--json"), values.GetValueOrDefault("--markdown"),
             values.GetValueOrDefault("--note"));
     }
 

@@ -9,12 +9,18 @@ namespace Caprese.Benchmarks.DecodePeers;
 public sealed record EngineResult(string Engine, double MedianTokPerSec, double P25TokPerSec, double P75TokPerSec, double[] TokPerSec,
     double? LoadSeconds, double? PeakRssMiB, double? PercentOfRoofline);
 
-/// <summary>Whether Caprese and llama.cpp chose the same first greedy tokens after BOS.</summary>
-public sealed record GreedyCheck(bool Agree, int Compared, int[] Caprese, int[] LlamaCpp);
+/// <summary>
+/// Whether Caprese and llama.cpp compute the same function: fed the same tokens one step at a time,
+/// the argmax after each (ForcedArgmax*) and the largest logit difference relative to the largest
+/// |logit|; plus the free-running greedy ids after BOS (random-weight models often repeat one token,
+/// which is why the forced check exists).
+/// </summary>
+public sealed record GreedyCheck(bool Agree, int Compared, int[] ForcedTokens, int[] ForcedArgmaxCaprese, int[] ForcedArgmaxLlamaCpp,
+    double MaxRelativeLogitDifference, int[] Caprese, int[] LlamaCpp);
 
 public sealed record PeerRow(string Shape, string Description, string DType, string GgufFile, string? Llama2cFile,
     long CapreseWeightBytesPerToken, long FileWeightBytesPerToken, double RooflineGBps, double[] RooflineSamplesGBps,
-    IReadOnlyList<EngineResult> Engines, GreedyCheck? Check, string? CapreseNote)
+    IReadOnlyList<EngineResult> Engines, GreedyCheck? Check, string? CapreseNote, double ForeignLoadCores, double[] ForeignLoadCoresPerRound)
 {
     public EngineResult? Engine(string name) => Engines.FirstOrDefault(e => e.Engine == name);
 }
@@ -47,8 +53,8 @@ public sealed record DecodePeersReport(string Commit, string TimestampUtc, strin
             Line($"- note: {Note}");
         Line($"- command: `{CommandLine}`");
         Line();
-        Line("| shape | dtype | Caprese tok/s | Caprese % of read roofline | llama.cpp tok/s | llama.cpp / Caprese | run.c tok/s | run.c / Caprese | roofline GB/s | greedy ids agree |");
-        Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        Line("| shape | dtype | Caprese tok/s | Caprese % of read roofline | llama.cpp tok/s | llama.cpp / Caprese | run.c tok/s | run.c / Caprese | roofline GB/s | other programs' load (cores) | same argmax as llama.cpp |");
+        Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in Rows)
         {
             var c = r.Engine("caprese");
@@ -56,15 +62,18 @@ public sealed record DecodePeersReport(string Commit, string TimestampUtc, strin
             var x = r.Engine("run.c");
             string Ratio(EngineResult? e) => e is null || c is null ? "–" : Inv($"**{e.MedianTokPerSec / c.MedianTokPerSec:F2}**");
             string Tps(EngineResult? e) => e is null ? "–" : Inv($"{Format(e.MedianTokPerSec)} ({Format(e.P25TokPerSec)}–{Format(e.P75TokPerSec)})");
-            string check = r.Check is null ? "–" : r.Check.Agree ? Inv($"yes ({r.Check.Compared})") : Inv($"**NO** ({r.Check.Compared})");
-            Line(Inv($"| {r.Shape} | {r.DType} | {Tps(c)} | {(c?.PercentOfRoofline is { } p ? Inv($"{p:F0}%") : "–")} | {Tps(l)} | {Ratio(l)} | {Tps(x)} | {Ratio(x)} | {r.RooflineGBps:F1} | {check} |"));
+            string check = r.Check is null ? "–"
+                : Inv($"{(r.Check.Agree ? "yes" : "**NO**")} ({r.Check.ForcedArgmaxCaprese.Zip(r.Check.ForcedArgmaxLlamaCpp).Count(p => p.First == p.Second)}/{r.Check.Compared}; max Δlogit {r.Check.MaxRelativeLogitDifference:G2})");
+            Line(Inv($"| {r.Shape} | {r.DType} | {Tps(c)} | {(c?.PercentOfRoofline is { } p ? Inv($"{p:F0}%") : "–")} | {Tps(l)} | {Ratio(l)} | {Tps(x)} | {Ratio(x)} | {r.RooflineGBps:F1} | {r.ForeignLoadCores:F2} | {check} |"));
         }
         Line();
         Line("Ratios above 1 mean the peer is faster. % of roofline = weight bytes one Caprese step reads / step time / the read roofline.");
+        Line($"Other programs' load: CPU time the rest of the machine used during a round (busy time in /proc/stat minus this benchmark's processes) over the round's wall time, median over rounds; with {LogicalProcessors} logical processors, anything near a core or more means the engines were not alone, and spin-waiting engines (llama.cpp, run.c's OpenMP) suffer most.");
+        Line("Same argmax: both engines fed the same tokens one step at a time from BOS, the argmax after each compared; max Δlogit is the largest |logit difference| over the largest |logit|.");
         foreach (var r in Rows.Where(r => r.CapreseNote is not null))
             Line($"- {r.Shape} {r.DType}: {r.CapreseNote}");
         foreach (var r in Rows.Where(r => r.Check is { Agree: false }))
-            Line($"- {r.Shape} {r.DType}: greedy ids differ: Caprese {string.Join(' ', r.Check!.Caprese)}, llama.cpp {string.Join(' ', r.Check.LlamaCpp)}");
+            Line($"- {r.Shape} {r.DType}: argmax after forced tokens {string.Join(' ', r.Check!.ForcedTokens)} differs: Caprese {string.Join(' ', r.Check.ForcedArgmaxCaprese)}, llama.cpp {string.Join(' ', r.Check.ForcedArgmaxLlamaCpp)}");
         Line();
         Line("Loading and memory (per engine process; run.c is a fresh process per round and is not measured here):");
         Line();

@@ -7,7 +7,8 @@ namespace Caprese.Benchmarks.DecodePeers;
 /// Each engine runs in a process of its own, so its load time and peak memory are its own and one
 /// engine's threads or allocator never touch another's measurement. The driver writes commands
 /// on the worker's stdin and reads one protocol line per command from its stdout:
-/// <c>decode N</c> answers <c>@done ms=… ids=a,b,…</c>; <c>quit</c> answers <c>@bye hwm_kb=…</c>.
+/// <c>decode N</c> answers <c>@done ms=… ids=a,b,…</c>; <c>check FILE a,b,…</c> feeds those tokens and writes the
+/// logits after each (f32, row by row) to FILE, answering <c>@checked</c>; <c>quit</c> answers <c>@bye hwm_kb=…</c>.
 /// On start the worker loads the model and says <c>@ready load_ms=… hwm_kb=… rss_kb=… bytes_per_token=…</c>.
 /// </summary>
 public static class EngineWorker
@@ -35,6 +36,14 @@ public static class EngineWorker
             {
                 var (ids, ms) = engine.Decode(int.Parse(n, CultureInfo.InvariantCulture));
                 Say(Inv($"done ms={ms:F3} ids={string.Join(',', ids)}"));
+            }
+            else if (parts is ["check", var file, var list])
+            {
+                var logits = engine.ForcedLogits(list.Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray());
+                using (var stream = File.Create(file))
+                    foreach (var row in logits)
+                        stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row.AsSpan()));
+                Say("checked");
             }
             else if (parts is ["quit"])
             {
@@ -70,6 +79,8 @@ public static class EngineWorker
             _name = name;
         }
 
+        public Process Process => _process;
+
         public double LoadMs { get; private set; }
         public long LoadPeakKb { get; private set; }
         public long WeightBytesPerToken { get; private set; }
@@ -100,6 +111,26 @@ public static class EngineWorker
             var done = Expect("done");
             return (done["ids"].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(),
                 double.Parse(done["ms"], CultureInfo.InvariantCulture));
+        }
+
+        /// <summary>The logits after each of <paramref name="tokens"/> (teacher forcing), <paramref name="vocab"/> per row.</summary>
+        public float[][] ForcedLogits(IReadOnlyList<int> tokens, int vocab)
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"caprese-peers-check-{Environment.ProcessId}-{_name}.bin");
+            try
+            {
+                Send($"check {file} {string.Join(',', tokens)}");
+                Expect("checked");
+                var bytes = File.ReadAllBytes(file);
+                var all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+                if (all.Length != tokens.Count * vocab)
+                    throw new InvalidOperationException($"{_name} worker wrote {all.Length} logits, expected {tokens.Count} x {vocab}");
+                return Enumerable.Range(0, tokens.Count).Select(i => all.AsSpan(i * vocab, vocab).ToArray()).ToArray();
+            }
+            finally
+            {
+                File.Delete(file);
+            }
         }
 
         public void Quit()
