@@ -17,14 +17,16 @@ public static class DecodePeersCommand
     private const string Usage = """
         usage: Caprese.Benchmarks --decode-peers [--shapes stories260K,110M,1.1B] [--dtypes f32,f16,bf16,q8_0]
                [--rounds N] [--tokens N] [--threads N] [--context N] [--runc PATH] [--cache DIR]
-               [--roofline-mib N] [--check-tokens N] [--json FILE] [--markdown FILE] [--note TEXT]
+               [--roofline-mib N] [--check-tokens N] [--quiet-below CORES] [--quiet-wait SECONDS]
+               [--json FILE] [--markdown FILE] [--note TEXT]
         Defaults: --shapes stories260K,110M --dtypes f32,f16 --rounds 5 --tokens 32 --threads <logical processors>
                   --context 256 --cache <temp>/caprese-peers --roofline-mib 512 --check-tokens 16
+        --quiet-below waits before each round until other programs use fewer cores than that (shared machines).
         run.c is built by you: gcc -Ofast -fopenmp run.c -lm -o run (llama2.c); it runs the f32 rows only.
         """;
 
     private sealed record Options(string[] Shapes, string[] DTypes, int Rounds, int Tokens, int Threads, int Context, string? RunC,
-        string Cache, int RooflineMiB, int CheckTokens, string? Json, string? Markdown, string? Note);
+        string Cache, int RooflineMiB, int CheckTokens, string? Json, string? Markdown, string? Note, double? QuietBelow, int QuietWaitSeconds);
 
     public static int Run(string[] args)
     {
@@ -100,6 +102,12 @@ public static class DecodePeersCommand
         var foreignCores = new double[o.Rounds];
         for (int round = 0; round < o.Rounds; round++)
         {
+            if (o.QuietBelow is { } quiet)
+            {
+                double idle = ForeignLoad.WaitForQuiet(quiet, TimeSpan.FromSeconds(o.QuietWaitSeconds));
+                if (idle >= quiet)
+                    Console.Error.WriteLine(Inv($"[decode-peers] {label}: the machine stayed busy ({idle:F2} cores) for {o.QuietWaitSeconds} s; measuring anyway"));
+            }
             foreign.Start();
             for (int k = 0; k < turns.Count; k++)
             {
@@ -168,7 +176,7 @@ public static class DecodePeersCommand
     private static Options Parse(string[] args)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        string[] known = ["--shapes", "--dtypes", "--rounds", "--tokens", "--threads", "--context", "--runc", "--cache", "--roofline-mib", "--check-tokens", "--json", "--markdown", "--note"];
+        string[] known = ["--shapes", "--dtypes", "--rounds", "--tokens", "--threads", "--context", "--runc", "--cache", "--roofline-mib", "--check-tokens", "--quiet-below", "--quiet-wait", "--json", "--markdown", "--note"];
         for (int i = 0; i < args.Length; i++)
         {
             if (!known.Contains(args[i]))
@@ -209,7 +217,16 @@ public static class DecodePeersCommand
         return new Options(shapes, dtypes, Int("--rounds", 5, 1), tokens, Int("--threads", Environment.ProcessorCount, 1), context,
             runc is null ? null : Path.GetFullPath(runc), values.GetValueOrDefault("--cache") ?? Path.Combine(Path.GetTempPath(), "caprese-peers"),
             Int("--roofline-mib", 512, 64), Int("--check-tokens", 16, 2), values.GetValueOrDefault("--json"), values.GetValueOrDefault("--markdown"),
-            values.GetValueOrDefault("--note"));
+            values.GetValueOrDefault("--note"), QuietBelow(values), Int("--quiet-wait", 120, 0));
+    }
+
+    private static double? QuietBelow(Dictionary<string, string> values)
+    {
+        if (!values.TryGetValue("--quiet-below", out var s))
+            return null;
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v <= 0)
+            throw new ArgumentException($"--quiet-below must be a positive number of cores, got '{s}'");
+        return v;
     }
 
     private static double Median(double[] v) => Quantile(v, 0.5);

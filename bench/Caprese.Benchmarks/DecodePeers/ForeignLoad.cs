@@ -38,6 +38,27 @@ public sealed class ForeignLoad
         return Math.Max(0, (busySeconds - (OwnSeconds() - _ownSeconds)) / wall);
     }
 
+    /// <summary>
+    /// Waits (idle) until the whole machine used fewer than <paramref name="cores"/> cores over a two-second
+    /// window, at most <paramref name="maxWait"/>; returns the last window's load. Call it between rounds,
+    /// when this benchmark itself is idle.
+    /// </summary>
+    public static double WaitForQuiet(double cores, TimeSpan maxWait)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            long before = BusyTicks();
+            Thread.Sleep(2000);
+            long after = BusyTicks();
+            if (before < 0 || after < 0)
+                return double.NaN;
+            double load = (after - before) / (double)TicksPerSecond / 2.0;
+            if (load < cores || waited.Elapsed >= maxWait)
+                return load;
+        }
+    }
+
     // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
     private const int TicksPerSecond = 100;
 
