@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using Caprese.Models.Formats.Gguf;
 
 namespace Caprese.Benchmarks.DecodePeers;
@@ -14,19 +15,27 @@ public static class DecodePeersCommand
 {
     public const string Flag = "--decode-peers";
 
+    /// <summary>A round is clean when other programs used less than this many cores during it.</summary>
+    public const double CleanRoundMaxForeignCores = 0.25;
+
     private const string Usage = """
         usage: Caprese.Benchmarks --decode-peers [--shapes stories260K,110M,1.1B] [--dtypes f32,f16,bf16,q8_0]
-               [--rounds N] [--tokens N] [--threads N] [--context N] [--runc PATH] [--cache DIR]
+               [--rounds N] [--tokens N[,shape=N...]] [--threads N] [--context N] [--runc PATH] [--cache DIR]
                [--roofline-mib N] [--check-tokens N] [--quiet-below CORES] [--quiet-wait SECONDS]
                [--json FILE] [--markdown FILE] [--note TEXT]
         Defaults: --shapes stories260K,110M --dtypes f32,f16 --rounds 5 --tokens 32 --threads <logical processors>
-                  --context 256 --cache <temp>/caprese-peers --roofline-mib 512 --check-tokens 16
+                  --context max(256, tokens + 2) --cache <temp>/caprese-peers --roofline-mib 512 --check-tokens 16
         --quiet-below waits before each round until other programs use fewer cores than that (shared machines).
         run.c is built by you: gcc -Ofast -fopenmp run.c -lm -o run (llama2.c); it runs the f32 rows only.
         """;
 
-    private sealed record Options(string[] Shapes, string[] DTypes, int Rounds, int Tokens, int Threads, int Context, string? RunC,
-        string Cache, int RooflineMiB, int CheckTokens, string? Json, string? Markdown, string? Note, double? QuietBelow, int QuietWaitSeconds);
+    private sealed record Options(string[] Shapes, string[] DTypes, int Rounds, int Tokens, IReadOnlyDictionary<string, int> TokensByShape,
+        int Threads, int? ContextOption, string? RunC,
+        string Cache, int RooflineMiB, int CheckTokens, string? Json, string? Markdown, string? Note, double? QuietBelow, int QuietWaitSeconds)
+    {
+        public int TokensFor(string shape) => TokensByShape.GetValueOrDefault(shape, Tokens);
+        public int ContextFor(string shape) => ContextOption ?? Math.Max(256, Math.Max(TokensFor(shape) + 2, CheckTokens));
+    }
 
     public static int Run(string[] args)
     {
@@ -57,8 +66,7 @@ public static class DecodePeersCommand
 
         var report = new DecodePeersReport(
             Commit: GitRevision(), TimestampUtc: DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-            Machine: CpuName(), LogicalProcessors: Environment.ProcessorCount, Threads: o.Threads, Tokens: o.Tokens, Rounds: o.Rounds,
-            Context: o.Context, RooflineBufferMiB: roofline.Bytes / 1048576.0, LoadAverageBefore: loadBefore, LoadAverageAfter: LoadAverage(),
+            Machine: CpuName(), LogicalProcessors: Environment.ProcessorCount, Threads: o.Threads, Rounds: o.Rounds, RooflineBufferMiB: roofline.Bytes / 1048576.0, LoadAverageBefore: loadBefore, LoadAverageAfter: LoadAverage(),
             CommandLine: "Caprese.Benchmarks " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Contains(' ') ? $"\"{a}\"" : a)),
             LlamaSharp: LlamaSharpVersion(), RunC: o.RunC, Note: o.Note, Rows: rows);
         string markdown = report.ToMarkdown();
@@ -74,29 +82,30 @@ public static class DecodePeersCommand
     private static PeerRow Measure(Options o, PeerShape shape, PeerModelFiles files, string dtype, ReadRoofline roofline)
     {
         string gguf = files.GgufByDType[dtype];
+        int tokens = o.TokensFor(shape.Name), context = o.ContextFor(shape.Name);
         string label = $"{shape.Name} {dtype}";
         Console.Error.WriteLine($"[decode-peers] {label}: loading Caprese and llama.cpp workers ({o.Threads} threads)");
-        using var caprese = EngineWorker.Client.Start("caprese", gguf, dtype, o.Threads, o.Context);
-        using var llama = EngineWorker.Client.Start("llama.cpp", gguf, dtype, o.Threads, o.Context);
+        using var caprese = EngineWorker.Client.Start("caprese", gguf, dtype, o.Threads, context);
+        using var llama = EngineWorker.Client.Start("llama.cpp", gguf, dtype, o.Threads, context);
 
         // Warm-up round (not recorded), then the check that both engines compute the same function.
-        var ours = caprese.Decode(o.Tokens).Ids;
-        var theirs = llama.Decode(o.Tokens).Ids;
+        var ours = caprese.Decode(tokens).Ids;
+        var theirs = llama.Decode(tokens).Ids;
         var check = Check(o, shape, caprese, llama, ours, theirs);
         Console.Error.WriteLine(Inv($"[decode-peers] {label}: forced argmax {(check.Agree ? "agrees" : "DIFFERS")} ({check.ForcedArgmaxCaprese.Zip(check.ForcedArgmaxLlamaCpp).Count(p => p.First == p.Second)}/{check.Compared}), ") +
             Inv($"max relative logit difference {check.MaxRelativeLogitDifference:G3}; free-running greedy ids Caprese {string.Join(' ', check.Caprese)} / llama.cpp {string.Join(' ', check.LlamaCpp)}"));
         bool runc = o.RunC is not null && dtype == "f32";
         if (runc)
-            RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, o.Tokens, o.Threads); // warm its page cache
+            RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, tokens, o.Threads); // warm its page cache
 
         var turns = new List<(string Name, Func<double> Measure)>
         {
-            ("caprese", () => o.Tokens / (caprese.Decode(o.Tokens).Milliseconds / 1000)),
-            ("llama.cpp", () => o.Tokens / (llama.Decode(o.Tokens).Milliseconds / 1000)),
+            ("caprese", () => tokens / (caprese.Decode(tokens).Milliseconds / 1000)),
+            ("llama.cpp", () => tokens / (llama.Decode(tokens).Milliseconds / 1000)),
             ("roofline", () => roofline.MeasureGBps()),
         };
         if (runc)
-            turns.Add(("run.c", () => RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, o.Tokens, o.Threads)));
+            turns.Add(("run.c", () => RunCPeer.TokensPerSecond(o.RunC!, files.Llama2c, files.Llama2cTokenizer, tokens, o.Threads)));
         var samples = turns.ToDictionary(t => t.Name, _ => new double[o.Rounds]);
         var foreign = new ForeignLoad(() => [caprese.Process, llama.Process]);
         var foreignCores = new double[o.Rounds];
@@ -122,13 +131,18 @@ public static class DecodePeersCommand
         caprese.Quit();
         llama.Quit();
 
-        double rooflineGBps = Median(samples["roofline"]);
+        // Rounds during which other programs took a sizeable share of a core are set aside when at least
+        // half the rounds were clean; otherwise all rounds count and the row says so.
+        int[] clean = [.. Enumerable.Range(0, o.Rounds).Where(r => !(foreignCores[r] >= CleanRoundMaxForeignCores))];
+        int[] used = clean.Length * 2 >= o.Rounds ? clean : [.. Enumerable.Range(0, o.Rounds)];
+        double[] Used(double[] all) => [.. used.Select(r => all[r])];
+        double rooflineGBps = Median(Used(samples["roofline"]));
         long fileBytes = FileBytesPerToken(gguf);
         EngineResult Result(string name, EngineWorker.Client? worker, long bytesPerToken)
         {
-            var s = samples[name];
+            var s = Used(samples[name]);
             double median = Median(s);
-            return new EngineResult(name, median, Quantile(s, 0.25), Quantile(s, 0.75), s,
+            return new EngineResult(name, median, Quantile(s, 0.25), Quantile(s, 0.75), samples[name],
                 worker?.LoadMs / 1000, worker is null ? null : Math.Max(worker.FinalPeakKb, worker.LoadPeakKb) / 1024.0,
                 bytesPerToken > 0 ? 100 * bytesPerToken * median / (rooflineGBps * 1e9) : null);
         }
@@ -141,7 +155,7 @@ public static class DecodePeersCommand
             engines.Add(Result("run.c", null, fileBytes));
         string? note = dtype == "q8_0" ? "Caprese has no q8_0 kernels: it dequantises the file and decodes with f16 matrices" : null;
         return new PeerRow(shape.Name, shape.Description, dtype, gguf, runc ? files.Llama2c : null, caprese.WeightBytesPerToken, fileBytes,
-            rooflineGBps, samples["roofline"], engines, check, note, Median(foreignCores), foreignCores);
+            tokens, context, rooflineGBps, samples["roofline"], engines, check, note, Median(Used(foreignCores)), foreignCores, used);
     }
 
     private static GreedyCheck Check(Options o, PeerShape shape, EngineWorker.Client caprese, EngineWorker.Client llama, int[] ours, int[] theirs)
@@ -202,21 +216,37 @@ public static class DecodePeersCommand
             throw new ArgumentException($"unknown dtype '{d}' (known: {string.Join(", ", PeerModels.DTypes.Keys)})");
         if (shapes.Length == 0 || dtypes.Length == 0)
             throw new ArgumentException("--shapes and --dtypes need at least one entry");
-        int tokens = Int("--tokens", 32, 1);
-        int context = Int("--context", Math.Max(256, tokens + 2), 2);
-        if (context < tokens + 2)
-            throw new ArgumentException($"--context {context} cannot hold BOS and {tokens} tokens");
-        if (values.TryGetValue("--check-tokens", out var ct) && int.TryParse(ct, CultureInfo.InvariantCulture, out int checkTokens) && checkTokens > context)
-            throw new ArgumentException($"--check-tokens {checkTokens} exceeds --context {context}");
+        // --tokens N or N,shape=M,...: a default and per-shape overrides (a cache-resident model needs more tokens for run.c's ms timer).
+        int tokens = 32;
+        var tokensByShape = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var item in List("--tokens", "32"))
+        {
+            var kv = item.Split('=', 2);
+            if (!int.TryParse(kv[^1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < 1)
+                throw new ArgumentException($"--tokens: '{item}' is not N or shape=N with N ≥ 1");
+            if (kv.Length == 1)
+                tokens = n;
+            else if (!PeerModels.ShapeNames.Contains(kv[0]))
+                throw new ArgumentException($"--tokens: unknown shape '{kv[0]}'");
+            else
+                tokensByShape[kv[0]] = n;
+        }
+        int? context = values.ContainsKey("--context") ? Int("--context", 0, 2) : null;
+        int checkTokens = Int("--check-tokens", 16, 2);
+        foreach (var s in shapes)
+        {
+            int t = tokensByShape.GetValueOrDefault(s, tokens), max = PeerModels.Shape(s).Config.MaxSeqLen;
+            if (t + 2 > max || context > max || checkTokens > max)
+                throw new ArgumentException($"{s}'s context is {max} positions: --tokens {t} (+2), --context {context} and --check-tokens {checkTokens} must fit");
+            if (context < t + 2 || context < checkTokens)
+                throw new ArgumentException($"--context {context} cannot hold BOS and {t} tokens, or {checkTokens} check tokens");
+        }
         string? runc = values.GetValueOrDefault("--runc");
         if (runc is not null && !File.Exists(runc))
             throw new ArgumentException($"--runc {runc}: no such file (build it: gcc -Ofast -fopenmp run.c -lm -o run)");
-        foreach (var s in shapes)
-            if (tokens + 2 > PeerModels.Shape(s).Config.MaxSeqLen)
-                throw new ArgumentException($"--tokens {tokens} exceeds {s}'s context of {PeerModels.Shape(s).Config.MaxSeqLen}");
-        return new Options(shapes, dtypes, Int("--rounds", 5, 1), tokens, Int("--threads", Environment.ProcessorCount, 1), context,
+        return new Options(shapes, dtypes, Int("--rounds", 5, 1), tokens, tokensByShape, Int("--threads", Environment.ProcessorCount, 1), context,
             runc is null ? null : Path.GetFullPath(runc), values.GetValueOrDefault("--cache") ?? Path.Combine(Path.GetTempPath(), "caprese-peers"),
-            Int("--roofline-mib", 512, 64), Int("--check-tokens", 16, 2), values.GetValueOrDefault("--json"), values.GetValueOrDefault("--markdown"),
+            Int("--roofline-mib", 512, 64), checkTokens, values.GetValueOrDefault("--json"), values.GetValueOrDefault("--markdown"),
             values.GetValueOrDefault("--note"), QuietBelow(values), Int("--quiet-wait", 120, 0));
     }
 
@@ -259,13 +289,11 @@ public static class DecodePeersCommand
         return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
     }
 
-    /// <summary>The package versions restored for this build, from its deps.json (LLamaSharp's assembly carries none).</summary>
+    /// <summary>The peer package versions this build references (the csproj stamps them into the assembly's metadata).</summary>
     private static string LlamaSharpVersion()
     {
-        var deps = Path.Combine(AppContext.BaseDirectory, typeof(DecodePeersCommand).Assembly.GetName().Name + ".deps.json");
-        string text = File.Exists(deps) ? File.ReadAllText(deps) : "";
-        string Version(string package) =>
-            System.Text.RegularExpressions.Regex.Match(text, $"\"{System.Text.RegularExpressions.Regex.Escape(package)}/([^\"]+)\"") is { Success: true } m ? m.Groups[1].Value : "unknown";
+        string Version(string package) => typeof(DecodePeersCommand).Assembly.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == package)?.Value ?? "unknown";
         return $"LLamaSharp {Version("LLamaSharp")} + LLamaSharp.Backend.Cpu {Version("LLamaSharp.Backend.Cpu")}";
     }
 
