@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
+using Caprese.Benchmarks.DecodePeers;
 using Caprese.Benchmarks.Infrastructure;
 using Caprese.Benchmarks.Peers;
 
@@ -8,8 +9,14 @@ using Caprese.Benchmarks.Peers;
 // machines without the .NET SDK such as the GPU machine with a self-contained publish.
 // --plot REPORT [--out PNG] draws latency vs sparsity from the sparse FFN sweep's BenchmarkDotNet
 // report (CSV or full JSON) or from caprese_kernel_bench's JSON (see Infrastructure/SweepPlot.cs).
+// --decode-peers [options] runs Caprese, llama.cpp and run.c decode side by side, round by round
+// (DecodePeers/DecodePeersCommand.cs); --decode-peers-worker is the per-engine child it starts.
 if (args.Length > 0 && args[0] == "--plot")
     return SweepPlot.Run(args[1..]);
+if (args.Length > 0 && args[0] == DecodePeersCommand.Flag)
+    return DecodePeersCommand.Run(args[1..]);
+if (args.Length > 0 && args[0] == EngineWorker.Flag)
+    return EngineWorker.Run(args[1..]);
 
 var config = DefaultConfig.Instance
     .AddColumn(new ThroughputColumn())

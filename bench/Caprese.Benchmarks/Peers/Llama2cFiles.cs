@@ -1,5 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Caprese.Interop;
+using Caprese.Models.Transformer;
+using Caprese.Models.Weights;
 
 namespace Caprese.Benchmarks.Peers;
 
@@ -77,8 +80,67 @@ public static class Llama2cFiles
         File.Move(temp, path, overwrite: true);
     }
 
+    /// <summary>
+    /// Writes <paramref name="source"/>'s weights as a llama2.c checkpoint (f32, in llama2.c's tensor
+    /// order, zeroed legacy RoPE tables; classifier shared when the config ties it) through a temporary
+    /// file, plus a placeholder tokenizer.bin beside it. Q/K rows are copied as they are: llama2.c's
+    /// interleaved RoPE is the convention of GGUF llama files, so a source read from one stays valid.
+    /// </summary>
+    public static void Write(string path, ModelConfig c, IWeightSource source)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(source);
+        if (c.RopeStyle != RopeStyle.Interleaved || c.QkvBias || c.PostNorms || c.HeadDim * c.Heads != c.Dim)
+            throw new ArgumentException("llama2.c holds plain Llama models with interleaved RoPE and head_dim = dim / heads", nameof(c));
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = full + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            Span<int> header = [c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KvHeads, c.TiedEmbeddings ? c.Vocab : -c.Vocab, c.MaxSeqLen];
+            stream.Write(MemoryMarshal.AsBytes(header));
+            var buffer = new float[1 << 20];
+            void Copy(WeightRole role, int layer)
+            {
+                var id = new WeightId(role, layer);
+                var t = source.Find(id) ?? throw new ArgumentException($"{source.SourcePath} has no {source.NameOf(id)}", nameof(source));
+                long count = t.Shape.Aggregate(1L, (a, d) => a * d), row = t.Shape[^1];
+                int piece = (int)Math.Max(row, buffer.Length / row * row);
+                if (piece > buffer.Length)
+                    buffer = new float[piece];
+                for (long done = 0; done < count; done += piece)
+                {
+                    int n = (int)Math.Min(piece, count - done);
+                    t.Read(done, buffer.AsSpan(0, n));
+                    stream.Write(MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
+                }
+            }
+            void PerLayer(WeightRole role)
+            {
+                for (int l = 0; l < c.Layers; l++)
+                    Copy(role, l);
+            }
+            Copy(WeightRole.TokenEmbedding, -1);
+            PerLayer(WeightRole.AttentionNorm);
+            PerLayer(WeightRole.QueryWeight);
+            PerLayer(WeightRole.KeyWeight);
+            PerLayer(WeightRole.ValueWeight);
+            PerLayer(WeightRole.OutputProjection);
+            PerLayer(WeightRole.FfnNorm);
+            PerLayer(WeightRole.GateWeight);
+            PerLayer(WeightRole.DownWeight);
+            PerLayer(WeightRole.UpWeight);
+            Copy(WeightRole.FinalNorm, -1);
+            stream.Write(new byte[(long)c.MaxSeqLen * c.HeadDim * 4]); // legacy freq_cis tables, unused
+            if (!c.TiedEmbeddings)
+                Copy(WeightRole.Classifier, -1);
+        }
+        File.Move(temp, full, overwrite: true);
+        WritePlaceholderTokenizer(Path.Combine(Path.GetDirectoryName(full)!, "tokenizer.bin"), c.Vocab);
+    }
+
     // The runtime's loader wants a tokenizer beside the model; decoding benchmarks never use it.
-    private static void WritePlaceholderTokenizer(string path, int vocab)
+    internal static void WritePlaceholderTokenizer(string path, int vocab)
     {
         using var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))

@@ -88,6 +88,61 @@ public static class TensorConvert
             destination[i] = (Half)source[i];
     }
 
+    /// <summary>
+    /// Q8_0 quantisation, the inverse of <see cref="Q8_0ToF32"/>: per block of 32 values the scale is
+    /// d = max|x| / 127 (stored as f16) and each value becomes round(x / d), half away from zero.
+    /// The quotient uses the unrounded d, as GGML's reference quantiser does, so files match its output.
+    /// </summary>
+    public static void F32ToQ8_0(ReadOnlySpan<float> source, Span<byte> destination)
+    {
+        if (source.Length % Q8_0BlockElements != 0)
+            throw new ArgumentException($"Q8_0 quantises whole blocks of {Q8_0BlockElements} values; got {source.Length}", nameof(source));
+        int blocks = source.Length / Q8_0BlockElements;
+        if ((long)blocks * Q8_0BlockBytes != destination.Length)
+            throw new ArgumentException($"{blocks} Q8_0 blocks need {(long)blocks * Q8_0BlockBytes} bytes, got {destination.Length}", nameof(destination));
+        for (int b = 0; b < blocks; b++)
+        {
+            var x = source.Slice(b * Q8_0BlockElements, Q8_0BlockElements);
+            var block = destination.Slice(b * Q8_0BlockBytes, Q8_0BlockBytes);
+            float amax = 0;
+            foreach (float v in x)
+                amax = MathF.Max(amax, MathF.Abs(v));
+            float d = amax / 127f;
+            float inverse = d != 0 ? 1f / d : 0f;
+            BinaryPrimitives.WriteHalfLittleEndian(block, (Half)d);
+            for (int i = 0; i < Q8_0BlockElements; i++)
+                block[2 + i] = unchecked((byte)(sbyte)MathF.Round(x[i] * inverse, MidpointRounding.AwayFromZero));
+        }
+    }
+
+    /// <summary>f32 values written into <paramref name="destination"/> as f32, f16, bf16 or Q8_0 (whole blocks).</summary>
+    internal static void Encode(TensorEncoding encoding, ReadOnlySpan<float> values, Span<byte> destination)
+    {
+        switch (encoding)
+        {
+            case TensorEncoding.F32:
+                CheckLengths(destination.Length, 4, values.Length);
+                for (int i = 0; i < values.Length; i++)
+                    BinaryPrimitives.WriteSingleLittleEndian(destination[(i * 4)..], values[i]);
+                break;
+            case TensorEncoding.F16:
+                CheckLengths(destination.Length, 2, values.Length);
+                for (int i = 0; i < values.Length; i++)
+                    BinaryPrimitives.WriteHalfLittleEndian(destination[(i * 2)..], (Half)values[i]);
+                break;
+            case TensorEncoding.BF16:
+                CheckLengths(destination.Length, 2, values.Length);
+                for (int i = 0; i < values.Length; i++)
+                    BinaryPrimitives.WriteUInt16LittleEndian(destination[(i * 2)..], F32ToBF16Bits(values[i]));
+                break;
+            case TensorEncoding.Q8_0:
+                F32ToQ8_0(values, destination);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(encoding), encoding, null);
+        }
+    }
+
     /// <summary>Little-endian bytes of f32 values stored as f32, f16 or bf16.</summary>
     internal static byte[] EncodeF32(ReadOnlySpan<float> values, TensorEncoding encoding)
     {
