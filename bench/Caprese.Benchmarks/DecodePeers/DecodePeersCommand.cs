@@ -1,3 +1,4 @@
+using Caprese.Models.Formats;
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
@@ -71,9 +72,9 @@ public static class DecodePeersCommand
             LlamaSharp: LlamaSharpVersion(), RunC: o.RunC, Note: o.Note, Rows: rows);
         string markdown = report.ToMarkdown();
         if (o.Json is not null)
-            DecodePeersReport.WriteAtomically(o.Json, report.ToJson());
+            AtomicFile.WriteAllText(o.Json, report.ToJson());
         if (o.Markdown is not null)
-            DecodePeersReport.WriteAtomically(o.Markdown, markdown);
+            AtomicFile.WriteAllText(o.Markdown, markdown);
         Console.WriteLine(markdown);
         Console.Error.WriteLine($"[decode-peers] done in {total.Elapsed.TotalSeconds:F0} s");
         return rows.Any(r => r.DType == "f32" && r.Check is { Agree: false }) ? 1 : 0;

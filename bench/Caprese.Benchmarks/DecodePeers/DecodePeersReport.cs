@@ -91,22 +91,4 @@ public sealed record DecodePeersReport(string Commit, string TimestampUtc, strin
     private static string Format(double tps) => tps >= 1000 ? Inv($"{tps / 1000:F2}k") : tps >= 100 ? Inv($"{tps:F0}") : Inv($"{tps:F2}");
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>Writes beside the target, then renames over it.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = $"{full}.tmp-{Environment.ProcessId}";
-        try
-        {
-            File.WriteAllText(temp, text);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-                File.Delete(temp);
-        }
-    }
 }

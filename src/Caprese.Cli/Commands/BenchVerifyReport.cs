@@ -1,3 +1,4 @@
+using Caprese.Models.Formats;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 

@@ -1,3 +1,4 @@
+using Caprese.Models.Formats;
 using System.CommandLine;
 using Caprese.Cli.Training;
 using Caprese.Models;

@@ -1,3 +1,4 @@
+using Caprese.Models.Formats;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;

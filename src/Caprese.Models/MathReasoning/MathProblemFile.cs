@@ -1,3 +1,4 @@
+using Caprese.Models.Formats;
 using System.Text;
 using System.Text.Json;
 
@@ -59,36 +60,22 @@ public static class MathProblemFile
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(problems);
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            int index = 0;
+            foreach (var p in problems)
             {
-                int index = 0;
-                foreach (var p in problems)
-                {
-                    ArgumentNullException.ThrowIfNull(p, nameof(problems));
-                    if (Problem(p.Question, p.Answer) is { } problem)
-                        throw new ArgumentException($"problem {index}: {problem}", nameof(problems));
-                    byte[] line = Serialize(p);
-                    if (Encoding.UTF8.GetCharCount(line) > MaxLineLength)
-                        throw new ArgumentException($"problem {index}: its line is longer than {MaxLineLength} characters", nameof(problems));
-                    stream.Write(line);
-                    stream.WriteByte((byte)'\n');
-                    index++;
-                }
-                stream.Flush(flushToDisk: true);
+                ArgumentNullException.ThrowIfNull(p, nameof(problems));
+                if (Problem(p.Question, p.Answer) is { } problem)
+                    throw new ArgumentException($"problem {index}: {problem}", nameof(problems));
+                byte[] line = Serialize(p);
+                if (Encoding.UTF8.GetCharCount(line) > MaxLineLength)
+                    throw new ArgumentException($"problem {index}: its line is longer than {MaxLineLength} characters", nameof(problems));
+                stream.Write(line);
+                stream.WriteByte((byte)'\n');
+                index++;
             }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        });
     }
 
     // The one exception a malformed file raises; the message names the source and, where there is one, the line.

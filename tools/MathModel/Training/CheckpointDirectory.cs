@@ -1,3 +1,4 @@
+using Caprese.Models.Formats;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Caprese.MathModel.Model;
@@ -47,10 +48,6 @@ public static class CheckpointDirectory
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    private static void WriteText(string directory, string name, string text)
-    {
-        string path = Path.Combine(directory, name), temp = path + ".tmp";
-        File.WriteAllText(temp, text + "\n");
-        File.Move(temp, path, overwrite: true);
-    }
+    private static void WriteText(string directory, string name, string text) =>
+        AtomicFile.WriteAllText(Path.Combine(directory, name), text + "\n");
 }

@@ -100,34 +100,19 @@ public static class GgufWriter
         var list = tensors.ToList();
         var layout = Layout(list, alignment);
 
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            var header = Header(entries, list, layout);
+            stream.Write(header);
+            Pad(stream, alignment);
+            long dataStart = stream.Position;
+            for (int i = 0; i < list.Count; i++)
             {
-                var header = Header(entries, list, layout);
-                stream.Write(header);
-                Pad(stream, alignment);
-                long dataStart = stream.Position;
-                for (int i = 0; i < list.Count; i++)
-                {
-                    stream.Position = dataStart + layout[i].Offset; // pads with zeros
-                    WriteData(stream, list[i]);
-                }
-                stream.SetLength(dataStart + (list.Count == 0 ? 0 : layout[^1].Offset + layout[^1].Bytes));
-                stream.Flush(flushToDisk: true);
+                stream.Position = dataStart + layout[i].Offset; // pads with zeros
+                WriteData(stream, list[i]);
             }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            throw;
-        }
+            stream.SetLength(dataStart + (list.Count == 0 ? 0 : layout[^1].Offset + layout[^1].Bytes));
+        });
     }
 
     /// <summary>Bytes <paramref name="type"/> needs for <paramref name="elements"/> values (whole blocks).</summary>
