@@ -495,9 +495,18 @@ public sealed unsafe class CapreseContext : IDisposable
 
     // ------------------------------------------------------------------ lifetime
 
+    private long _nativeCalls;
+
+    /// <summary>
+    /// Calls this context (and its buffers) have made into libcaprese so far: ops, copies, graph launches,
+    /// synchronisations. Per decode step it counts the host-side launches a CUDA graph replaces.
+    /// </summary>
+    public long NativeCalls => Interlocked.Read(ref _nativeCalls);
+
     internal CapreseSafeHandle.Lease Borrow()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        Interlocked.Increment(ref _nativeCalls);
         return _handle.Borrow();
     }
 
