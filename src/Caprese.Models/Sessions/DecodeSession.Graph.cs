@@ -12,7 +12,7 @@ namespace Caprese.Models.Sessions;
 /// <param name="Replayed">Steps launched from a captured graph (captures included).</param>
 /// <param name="Captured">Graphs captured: one per policy state (a new prompt's selection or thresholds) after its warm-up.</param>
 /// <param name="WarmUps">Steps run eagerly in the graph's form, before a capture.</param>
-/// <param name="Eager">Decode steps that could not use a graph and ran the eager ops.</param>
+/// <param name="Eager">Decode passes that could not use a graph and ran the eager ops (a multi-row chunk counts once).</param>
 public sealed record DecodeGraphStatistics(long Replayed, long Captured, long WarmUps, long Eager);
 
 // One-row decode steps as a CUDA graph. Everything that differs between steps is in device memory: the token id and the
