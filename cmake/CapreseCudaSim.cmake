@@ -13,6 +13,7 @@ set(CAPRESE_HAVE_CUDA_SIM ON)
 add_library(caprese_cudasim_rt SHARED
   ${CAPRESE_CUDASIM_DIR}/src/runtime.cpp
   ${CAPRESE_CUDASIM_DIR}/src/executor.cpp
+  ${CAPRESE_CUDASIM_DIR}/src/graph.cpp
   ${CAPRESE_CUDASIM_DIR}/src/fiber_switch.cpp)
 target_include_directories(caprese_cudasim_rt PUBLIC ${CAPRESE_CUDASIM_DIR}/include)
 target_compile_definitions(caprese_cudasim_rt PUBLIC CAPRESE_CUDA_SIM)

@@ -61,7 +61,8 @@ typedef enum caprese_status {
   CAPRESE_ERROR_BACKEND_UNAVAILABLE = 6, /* backend not built, cannot load, or no GPU */
   CAPRESE_ERROR_DEVICE = 7,           /* the CUDA runtime or a kernel reported an error */
   CAPRESE_ERROR_OUT_OF_RANGE = 8,     /* an index (token id, position) is out of range */
-  CAPRESE_ERROR_INTERNAL = 9          /* a bug in Caprese: please report it */
+  CAPRESE_ERROR_INTERNAL = 9,         /* a bug in Caprese: please report it */
+  CAPRESE_ERROR_NOT_SUPPORTED = 10    /* the backend does not offer this feature (CUDA graphs on the CPU) */
 } caprese_status;
 
 typedef enum caprese_dtype {
@@ -167,6 +168,7 @@ typedef struct caprese_device_info {
 typedef struct caprese_context* caprese_context_t;
 typedef struct caprese_buffer* caprese_buffer_t;
 typedef struct caprese_event* caprese_event_t;
+typedef struct caprese_graph* caprese_graph_t;
 
 /* Identifies a struct above for caprese_struct_layout(). */
 typedef enum caprese_struct_id {
@@ -225,6 +227,11 @@ CAPRESE_API caprese_status caprese_context_set_stream(caprese_context_t ctx, voi
 CAPRESE_API caprese_status caprese_context_get_stream(caprese_context_t ctx, void** stream);
 CAPRESE_API caprese_status caprese_context_synchronize(caprese_context_t ctx);
 
+/* Grows the context's scratch memory (CUDA: device memory some ops need for partial results)
+ * to at least `bytes` now, so later ops, in particular ops captured into a graph, need not
+ * allocate. The CPU backend has no shared scratch: accepted, nothing happens. */
+CAPRESE_API caprese_status caprese_context_reserve_scratch(caprese_context_t ctx, size_t bytes);
+
 /* --------------------------------------------------------------- memory */
 
 /* Device memory (CUDA) or 64-byte aligned host memory (CPU), zero-initialised. On CUDA the
@@ -252,6 +259,25 @@ CAPRESE_API caprese_status caprese_event_record(caprese_context_t ctx, caprese_e
 CAPRESE_API caprese_status caprese_event_synchronize(caprese_event_t event);
 CAPRESE_API caprese_status caprese_event_elapsed_ms(caprese_event_t start, caprese_event_t end,
                                                     float* ms);
+
+/* --------------------------------------------------------------- graphs
+ * CUDA graphs: the ops enqueued between begin_capture and end_capture are recorded instead of
+ * run, and graph_launch replays them all with one launch, on the same pointers and scalars.
+ * What changes from one replay to the next must therefore live in device memory: token ids
+ * (caprese_embedding reads them there already) and positions (the *_at ops below read the
+ * position from an i32 tensor). Rules while capturing (each refused with a message saying so,
+ * without spoiling the capture): no copies from or to host memory, no synchronize, no op that
+ * would have to grow the scratch (run the same ops once before capturing, or reserve it with
+ * caprese_context_reserve_scratch). The capture is tied to the calling thread.
+ * The CPU backend has no graphs: begin_capture returns CAPRESE_ERROR_NOT_SUPPORTED. */
+CAPRESE_API caprese_status caprese_graph_begin_capture(caprese_context_t ctx);
+/* Ends the capture and makes the graph ready to launch. If an op failed during the capture the
+ * graph is still made (without that op); the caller knows from the op's status. */
+CAPRESE_API caprese_status caprese_graph_end_capture(caprese_context_t ctx, caprese_graph_t* out);
+/* Enqueues the whole graph on the context's current stream (asynchronous, like an op). The
+ * graph must come from this context. */
+CAPRESE_API caprese_status caprese_graph_launch(caprese_context_t ctx, caprese_graph_t graph);
+CAPRESE_API caprese_status caprese_graph_destroy(caprese_graph_t graph);
 
 /* ------------------------------------------------------------------ ops
  * Shapes use M for rows (tokens), K for input features, N for output features. */
@@ -285,6 +311,31 @@ CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const capres
                                              const caprese_tensor* v_cache,
                                              const caprese_attention_params* params,
                                              caprese_tensor* out);
+
+/* Position-on-the-device variants, for graphs: `pos` is an i32 tensor of shape [1] in the
+ * context's memory space (host memory for the CPU backend) holding the position, read when the
+ * op runs (on CUDA: when the kernel runs, so a captured graph sees each replay's value).
+ * Results are bitwise those of the by-value op at that position, on the same backend.
+ * Positions out of range (rope: < 0; attention: < 0 or position + M > S; write_rows: < 0 or
+ * position + M > S): the CPU returns CAPRESE_ERROR_OUT_OF_RANGE; CUDA leaves the output
+ * unwritten and the next caprese_context_synchronize() returns CAPRESE_ERROR_OUT_OF_RANGE.
+ *
+ * caprese_rope_at: caprese_rope with pos0 = *pos.
+ * caprese_attention_at: caprese_attention with params->pos0 = *pos; params->pos0 itself must
+ *   be 0. On CUDA the key range is split for the longest possible context (S), so the op needs
+ *   the same scratch whatever the position.
+ * caprese_write_rows_at: dst[*pos + m, ...] = src[m, ...] for m < M, e.g. new keys or values
+ *   into a KV cache. src [M, ...] and dst [S, ...] have the same dtype and the same row size
+ *   (product of the dims after the first); they must not overlap. */
+CAPRESE_API caprese_status caprese_rope_at(caprese_context_t ctx, caprese_tensor* x, const caprese_tensor* pos,
+                                           float theta, const caprese_tensor* inv_freq,
+                                           int32_t style /* caprese_rope_style */);
+CAPRESE_API caprese_status caprese_attention_at(caprese_context_t ctx, const caprese_tensor* q,
+                                                const caprese_tensor* k_cache, const caprese_tensor* v_cache,
+                                                const caprese_attention_params* params, const caprese_tensor* pos,
+                                                caprese_tensor* out);
+CAPRESE_API caprese_status caprese_write_rows_at(caprese_context_t ctx, const caprese_tensor* src,
+                                                 const caprese_tensor* pos, caprese_tensor* dst);
 
 /* out = act(gate) ⊙ up, all [M, H] f32. out may alias gate or up. */
 CAPRESE_API caprese_status caprese_gated_activation(caprese_context_t ctx,

@@ -175,6 +175,56 @@ public sealed unsafe class CapreseContext : IDisposable
     /// <summary>The copy kind from this backend's memory to host memory.</summary>
     internal CopyKind BackendToHost => Backend.BackendToHost();
 
+    /// <summary>
+    /// Grows the context's scratch memory to at least <paramref name="bytes"/> now (CUDA), so ops
+    /// captured into a graph later need not allocate. The CPU backend has none: nothing happens.
+    /// </summary>
+    public void ReserveScratch(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_context_reserve_scratch(h.Value, (nuint)bytes), "caprese_context_reserve_scratch");
+    }
+
+    // ------------------------------------------------------------------ graphs
+
+    /// <summary>
+    /// Starts recording the ops enqueued on this context into a CUDA graph instead of running them
+    /// (see caprese.h: no host copies, no synchronize, no scratch growth while capturing). The CPU
+    /// backend throws with <see cref="CapreseStatus.NotSupported"/>.
+    /// </summary>
+    public void BeginGraphCapture()
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_graph_begin_capture(h.Value), "caprese_graph_begin_capture");
+    }
+
+    /// <summary>Ends the capture begun by <see cref="BeginGraphCapture"/> and returns the launchable graph.</summary>
+    public CapreseGraph EndGraphCapture()
+    {
+        using var h = Borrow();
+        nint raw = 0;
+        CapreseStatus status = NativeMethods.caprese_graph_end_capture(h.Value, &raw);
+        var handle = new GraphHandle();
+        handle.Set(raw);
+        if (status != CapreseStatus.Ok)
+        {
+            string message = NativeMethods.PtrToString(NativeMethods.caprese_last_error());
+            handle.Dispose();
+            throw CapreseException.Create(status, "caprese_graph_end_capture", message);
+        }
+        return new CapreseGraph(handle);
+    }
+
+    /// <summary>Enqueues every op of <paramref name="graph"/> (captured on this context) with one launch.</summary>
+    public void Launch(CapreseGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        using var h = Borrow();
+        using var g = graph.Borrow();
+        CapreseException.Check(NativeMethods.caprese_graph_launch(h.Value, g.Value), "caprese_graph_launch");
+    }
+
     // ------------------------------------------------------------------ events
 
     /// <summary>Creates a timing event.</summary>
@@ -255,6 +305,36 @@ public sealed unsafe class CapreseContext : IDisposable
         using var h = Borrow();
         NativeAttentionParams np = p.ToNative();
         CapreseException.Check(NativeMethods.caprese_attention(h.Value, &q, &kCache, &vCache, &np, &output), "caprese_attention");
+    }
+
+    /// <summary>
+    /// <see cref="Rope"/> at the position held in <paramref name="pos"/> (i32 [1] in this context's
+    /// memory), read when the op runs: a captured graph sees each replay's value. Bitwise equal
+    /// to the by-value op on the same backend.
+    /// </summary>
+    public void RopeAt(TensorDesc x, TensorDesc pos, float theta, TensorDesc? invFreq, RopeStyle style)
+    {
+        using var h = Borrow();
+        TensorDesc f = invFreq.GetValueOrDefault();
+        CapreseException.Check(NativeMethods.caprese_rope_at(h.Value, &x, &pos, theta, invFreq.HasValue ? &f : null, (int)style), "caprese_rope_at");
+    }
+
+    /// <summary>
+    /// <see cref="Attention"/> with the position read from <paramref name="pos"/> (i32 [1]);
+    /// <c>p.Pos0</c> must be 0. On CUDA the split scratch is sized for the whole cache.
+    /// </summary>
+    public void AttentionAt(TensorDesc q, TensorDesc kCache, TensorDesc vCache, AttentionParams p, TensorDesc pos, TensorDesc output)
+    {
+        using var h = Borrow();
+        NativeAttentionParams np = p.ToNative();
+        CapreseException.Check(NativeMethods.caprese_attention_at(h.Value, &q, &kCache, &vCache, &np, &pos, &output), "caprese_attention_at");
+    }
+
+    /// <summary>dst[*pos + m] = src[m] for the M rows of <paramref name="src"/> (e.g. new keys into a KV cache).</summary>
+    public void WriteRowsAt(TensorDesc src, TensorDesc pos, TensorDesc dst)
+    {
+        using var h = Borrow();
+        CapreseException.Check(NativeMethods.caprese_write_rows_at(h.Value, &src, &pos, &dst), "caprese_write_rows_at");
     }
 
     /// <summary>output = act(gate) ⊙ up, all [M, H] f32; output may alias gate or up.</summary>
@@ -415,9 +495,18 @@ public sealed unsafe class CapreseContext : IDisposable
 
     // ------------------------------------------------------------------ lifetime
 
+    private long _nativeCalls;
+
+    /// <summary>
+    /// Calls this context (and its buffers) have made into libcaprese so far: ops, copies, graph launches,
+    /// synchronisations. Per decode step it counts the host-side launches a CUDA graph replaces.
+    /// </summary>
+    public long NativeCalls => Interlocked.Read(ref _nativeCalls);
+
     internal CapreseSafeHandle.Lease Borrow()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        Interlocked.Increment(ref _nativeCalls);
         return _handle.Borrow();
     }
 

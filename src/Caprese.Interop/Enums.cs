@@ -23,6 +23,8 @@ public enum CapreseStatus
     OutOfRange = 8,
     /// <summary>A bug in Caprese.</summary>
     Internal = 9,
+    /// <summary>The backend does not offer this feature (CUDA graphs on the CPU backend).</summary>
+    NotSupported = 10,
 }
 
 /// <summary>Element type of a tensor; mirrors <c>caprese_dtype</c>.</summary>

@@ -75,6 +75,28 @@ public sealed class CudaSimCliTests : IDisposable
         Assert.Equal("error: --device 1: the cuda-sim backend has 1 device (see `caprese info`)", r.Stderr.Trim());
     }
 
+    // The whole-decode-step harness of the GPU plan: eager against graph-replayed steps, the same tokens, and the
+    // per-token native calls the graph saves (one token copy, one launch, one argmax copy).
+    [Fact]
+    public void BenchCudaGraphsComparesEagerAndGraphStepsWithTheSameTokens()
+    {
+        RequireSimulatorPlugin();
+        string json = Path.Combine(_dir, "bench.json");
+        var r = CapreseProcess.Run(_dir, "bench", "--preset", "tiny-llama", "--backend", "cuda-sim", "--weights", "f32",
+            "--prompt-tokens", "6", "--decode-tokens", "8", "--cuda-graphs", "--json", json);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Matches(new Regex(@"\[cuda graphs, 8 steps each.*\(3 calls/token\).*tokens identical; graph session: 1 warm-up, 1 capture, 9 replays, 0 eager\]"), r.Stdout);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var graphs = doc.RootElement.GetProperty("cuda_graphs");
+        Assert.True(graphs.GetProperty("tokens_match").GetBoolean());
+        Assert.Equal(3, graphs.GetProperty("graph_calls_per_token").GetDouble());
+        Assert.True(graphs.GetProperty("eager_calls_per_token").GetDouble() > 20);
+
+        var cpu = CapreseProcess.Run(_dir, "bench", "--preset", "tiny-llama", "--backend", "cpu", "--cuda-graphs");
+        Assert.Equal(1, cpu.ExitCode);
+        Assert.Contains("--cuda-graphs needs a device backend", cpu.Stderr);
+    }
+
     /// <summary>The generated text: stdout without the closing statistics line (its timings and backend name differ).</summary>
     private static string Text(string stdout) =>
         string.Join('\n', stdout.TrimEnd().Split('\n').Where(line => !line.StartsWith("[prompt tokens:", StringComparison.Ordinal)));

@@ -61,6 +61,7 @@ public partial class HeaderTests
         Assert.Equal((int)CapreseStatus.Device, status["CAPRESE_ERROR_DEVICE"]);
         Assert.Equal((int)CapreseStatus.OutOfRange, status["CAPRESE_ERROR_OUT_OF_RANGE"]);
         Assert.Equal((int)CapreseStatus.Internal, status["CAPRESE_ERROR_INTERNAL"]);
+        Assert.Equal((int)CapreseStatus.NotSupported, status["CAPRESE_ERROR_NOT_SUPPORTED"]);
 
         var dtype = EnumValues("caprese_dtype");
         Assert.Equal(dtype.Count, Enum.GetValues<DType>().Length);

@@ -38,6 +38,7 @@ CAPRESE_API const char* caprese_status_string(int32_t status) {
     case CAPRESE_ERROR_DEVICE: return "device error";
     case CAPRESE_ERROR_OUT_OF_RANGE: return "index out of range";
     case CAPRESE_ERROR_INTERNAL: return "internal error";
+    case CAPRESE_ERROR_NOT_SUPPORTED: return "not supported by this backend";
   }
   return "unknown status";
 }

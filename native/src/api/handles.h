@@ -22,6 +22,11 @@ struct caprese_event {
   std::unique_ptr<caprese::BackendEvent> event;
 };
 
+struct caprese_graph {
+  std::shared_ptr<caprese::Backend> backend;
+  std::unique_ptr<caprese::BackendGraph> graph;
+};
+
 namespace caprese {
 
 // Loads a CUDA-protocol plugin once per process: libcaprese_cuda.so for CAPRESE_BACKEND_CUDA,

@@ -40,4 +40,9 @@ caprese_status RunOp(caprese_context_t ctx, const char* name, F&& body) {
 Status CheckRopeArgs(const char* op, const caprese_tensor* x, int32_t pos0, float theta,
                      const caprese_tensor* inv_freq, int32_t style);
 
+// q [M, Hq, hd], caches [S, Hkv, hd], out like q, all f32, head_dim <= 256, Hq % Hkv == 0, and the
+// params. pos_on_device (attention_at): params->pos0 must be 0 and M <= S; else pos0 + M <= S.
+Status CheckAttentionArgs(const caprese_tensor* q, const caprese_tensor* k_cache, const caprese_tensor* v_cache,
+                          const caprese_attention_params* params, const caprese_tensor* out, bool pos_on_device);
+
 }  // namespace caprese

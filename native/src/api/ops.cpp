@@ -30,6 +30,47 @@ Status CheckRopeArgs(const char* op, const caprese_tensor* x, int32_t pos0, floa
   return Status::Ok();
 }
 
+Status CheckAttentionArgs(const caprese_tensor* q, const caprese_tensor* k_cache, const caprese_tensor* v_cache,
+                          const caprese_attention_params* params, const caprese_tensor* out, bool pos_on_device) {
+  CAPRESE_RETURN_IF_ERROR(CheckTensor("q", q, 3, kF32));
+  CAPRESE_RETURN_IF_ERROR(CheckTensor("k_cache", k_cache, 3, kF32));
+  CAPRESE_RETURN_IF_ERROR(CheckTensor("v_cache", v_cache, 3, kF32));
+  CAPRESE_RETURN_IF_ERROR(CheckTensor("out", out, 3, kF32));
+  if (params == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params: NULL pointer");
+  if (!SameShape(*k_cache, *v_cache))
+    return ShapeMismatch("attention: k_cache and v_cache must match", *k_cache, "k_cache", *v_cache, "v_cache");
+  if (!SameShape(*q, *out)) return ShapeMismatch("attention: out must match q", *out, "out", *q, "q");
+  int64_t m = q->shape[0], hq = q->shape[1], hd = q->shape[2];
+  int64_t s = k_cache->shape[0], hkv = k_cache->shape[1];
+  if (k_cache->shape[2] != hd)
+    return ShapeMismatch("attention: head_dim of q and the cache differ", *q, "q", *k_cache, "k_cache");
+  if (hd > 256)
+    return Fail(CAPRESE_ERROR_SHAPE, "attention: head_dim %lld exceeds the supported maximum of 256", (long long)hd);
+  if (hq % hkv != 0)
+    return Fail(CAPRESE_ERROR_SHAPE, "attention: query heads (%lld) must be a multiple of kv heads (%lld)",
+                (long long)hq, (long long)hkv);
+  if (pos_on_device) {
+    if (params->pos0 != 0)
+      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT,
+                  "params.pos0: must be 0 for attention_at, whose position is read from `pos` (got %d)", params->pos0);
+    if (m > s)
+      return Fail(CAPRESE_ERROR_SHAPE, "attention_at: rows (%lld) exceed the cache length %lld", (long long)m,
+                  (long long)s);
+  } else {
+    if (params->pos0 < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "params.pos0: must be >= 0 (got %d)", params->pos0);
+    if (params->pos0 + m > s)
+      return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "attention: pos0 (%d) + rows (%lld) exceeds the cache length %lld",
+                  params->pos0, (long long)m, (long long)s);
+  }
+  if (params->sliding_window < 0)
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.sliding_window: must be >= 0 (got %d)", params->sliding_window);
+  if (!(params->scale > 0.0f) || !std::isfinite(params->scale))
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.scale: must be a finite value > 0 (got %g)", params->scale);
+  if (params->softcap < 0.0f || !std::isfinite(params->softcap))
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.softcap: must be 0 (off) or finite > 0 (got %g)", params->softcap);
+  return Status::Ok();
+}
+
 }  // namespace caprese
 
 extern "C" {
@@ -98,33 +139,8 @@ CAPRESE_API caprese_status caprese_attention(caprese_context_t ctx, const capres
                                              const caprese_attention_params* params,
                                              caprese_tensor* out) {
   return RunOp(ctx, "caprese_attention", [&](Backend& be) -> Status {
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("q", q, 3, kF32));
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("k_cache", k_cache, 3, kF32));
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("v_cache", v_cache, 3, kF32));
-    CAPRESE_RETURN_IF_ERROR(CheckTensor("out", out, 3, kF32));
-    if (params == nullptr) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params: NULL pointer");
-    if (!SameShape(*k_cache, *v_cache))
-      return ShapeMismatch("attention: k_cache and v_cache must match", *k_cache, "k_cache", *v_cache, "v_cache");
-    if (!SameShape(*q, *out)) return ShapeMismatch("attention: out must match q", *out, "out", *q, "q");
-    int64_t m = q->shape[0], hq = q->shape[1], hd = q->shape[2];
-    int64_t s = k_cache->shape[0], hkv = k_cache->shape[1];
-    if (k_cache->shape[2] != hd)
-      return ShapeMismatch("attention: head_dim of q and the cache differ", *q, "q", *k_cache, "k_cache");
-    if (hd > 256)
-      return Fail(CAPRESE_ERROR_SHAPE, "attention: head_dim %lld exceeds the supported maximum of 256", (long long)hd);
-    if (hq % hkv != 0)
-      return Fail(CAPRESE_ERROR_SHAPE, "attention: query heads (%lld) must be a multiple of kv heads (%lld)",
-                  (long long)hq, (long long)hkv);
-    if (params->pos0 < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "params.pos0: must be >= 0 (got %d)", params->pos0);
-    if (params->pos0 + m > s)
-      return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "attention: pos0 (%d) + rows (%lld) exceeds the cache length %lld",
-                  params->pos0, (long long)m, (long long)s);
-    if (params->sliding_window < 0)
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.sliding_window: must be >= 0 (got %d)", params->sliding_window);
-    if (!(params->scale > 0.0f) || !std::isfinite(params->scale))
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.scale: must be a finite value > 0 (got %g)", params->scale);
-    if (params->softcap < 0.0f || !std::isfinite(params->softcap))
-      return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "params.softcap: must be 0 (off) or finite > 0 (got %g)", params->softcap);
+    CAPRESE_RETURN_IF_ERROR(CheckAttentionArgs(q, k_cache, v_cache, params, out, /*pos_on_device=*/false));
+    const int64_t m = q->shape[0], hq = q->shape[1], hd = q->shape[2], s = k_cache->shape[0], hkv = k_cache->shape[1];
     AttentionArgs a{static_cast<const float*>(q->data), static_cast<const float*>(k_cache->data),
                     static_cast<const float*>(v_cache->data), static_cast<float*>(out->data),
                     m, hq, hkv, hd, s, *params};

@@ -36,6 +36,7 @@ struct RopeArgs {
   int32_t pos0;
   float theta;
   caprese_rope_style style;
+  const int32_t* pos_device = nullptr;  // if set: the position is *pos_device (backend memory), pos0 unused
 };
 
 struct AttentionArgs {
@@ -45,6 +46,15 @@ struct AttentionArgs {
   float* out;            // [M, Hq, hd]
   int64_t m, q_heads, kv_heads, head_dim, cache_len;
   caprese_attention_params params;
+  const int32_t* pos_device = nullptr;  // if set: params.pos0 is *pos_device (backend memory)
+};
+
+// dst[*pos_device + m] = src[m] for m < rows, rows of row_bytes bytes each.
+struct WriteRowsArgs {
+  const void* src;  // [rows, row_bytes]
+  void* dst;        // [dst_rows, row_bytes], does not overlap src
+  int64_t rows, dst_rows, row_bytes;
+  const int32_t* pos_device;
 };
 
 struct GatedActivationArgs {
@@ -187,6 +197,12 @@ class BackendEvent {
   virtual ~BackendEvent() = default;
 };
 
+// A captured, launchable sequence of ops (a CUDA graph); the backend owns its representation.
+class BackendGraph {
+ public:
+  virtual ~BackendGraph() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -224,6 +240,14 @@ class Backend {
   virtual Status SparseFfn(const SparseFfnArgs& a) = 0;
   virtual Status Sample(const SampleArgs& a) = 0;
 
+  // Position on the device and graphs (plugin ABI 4). ReserveScratch grows shared scratch
+  // to >= bytes now; graphs capture the ops of the current stream (CPU: NOT_SUPPORTED).
+  virtual Status WriteRows(const WriteRowsArgs& a) = 0;
+  virtual Status ReserveScratch(size_t bytes) = 0;
+  virtual Status BeginCapture() = 0;
+  virtual Status EndCapture(std::unique_ptr<BackendGraph>* out) = 0;
+  virtual Status LaunchGraph(BackendGraph* graph) = 0;
+
   // Training ops (plugin ABI 3).
   virtual Status RmsNormBackward(const RmsNormBackwardArgs& a) = 0;
   virtual Status RopeBackward(const RopeArgs& a) = 0;  // the inverse rotation of Rope, in place
@@ -256,6 +280,7 @@ typedef int32_t (*caprese_cuda_plugin_create_fn)(int32_t device, void* stream,
 }
 // Version of the plugin protocol above; libcaprese refuses a plugin that reports another.
 // The Backend vtable is part of it (2: SparseFfn and Sample added; 3: the training ops,
-// RmsNormBackward .. AdamStep), so a stale plugin is refused rather than called through the
+// RmsNormBackward .. AdamStep; 4: WriteRows, ReserveScratch and graphs, pos_device in
+// RopeArgs and AttentionArgs), so a stale plugin is refused rather than called through the
 // wrong slot.
-#define CAPRESE_CUDA_PLUGIN_ABI 3
+#define CAPRESE_CUDA_PLUGIN_ABI 4

@@ -72,6 +72,53 @@ Status CpuBackend::SetStream(void* stream) {
   return Status::Ok();
 }
 
+// The *_at ops: the position lives in host memory here, so it is read now and the by-value
+// op runs, which makes the two bitwise equal by construction.
+Status CpuBackend::Rope(const RopeArgs& a) {
+  if (a.pos_device == nullptr) return cpu::Rope(pool_, a);
+  const int32_t pos = *a.pos_device;
+  if (pos < 0) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "rope_at: *pos must be >= 0 (got %d)", pos);
+  RopeArgs v = a;
+  v.pos0 = pos;
+  v.pos_device = nullptr;
+  return cpu::Rope(pool_, v);
+}
+
+Status CpuBackend::Attention(const AttentionArgs& a) {
+  if (a.pos_device == nullptr) return cpu::Attention(pool_, a);
+  const int32_t pos = *a.pos_device;
+  if (pos < 0 || pos + a.m > a.cache_len)
+    return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "attention_at: *pos (%d) must be >= 0 with *pos + rows (%lld) <= the cache length %lld",
+                pos, static_cast<long long>(a.m), static_cast<long long>(a.cache_len));
+  AttentionArgs v = a;
+  v.params.pos0 = pos;
+  v.pos_device = nullptr;
+  return cpu::Attention(pool_, v);
+}
+
+Status CpuBackend::WriteRows(const WriteRowsArgs& a) {
+  const int32_t pos = *a.pos_device;
+  if (pos < 0 || pos + a.rows > a.dst_rows)
+    return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "write_rows_at: *pos (%d) must be >= 0 with *pos + rows (%lld) <= dst rows %lld",
+                pos, static_cast<long long>(a.rows), static_cast<long long>(a.dst_rows));
+  std::memcpy(static_cast<char*>(a.dst) + pos * a.row_bytes, a.src, static_cast<size_t>(a.rows * a.row_bytes));
+  return Status::Ok();
+}
+
+Status CpuBackend::BeginCapture() {
+  return Fail(CAPRESE_ERROR_NOT_SUPPORTED,
+              "graph capture: graphs are a CUDA feature; the CPU backend runs each op when it is called (use the cuda "
+              "or cuda-sim backend)");
+}
+
+Status CpuBackend::EndCapture(std::unique_ptr<BackendGraph>*) {
+  return Fail(CAPRESE_ERROR_NOT_SUPPORTED, "graph capture: graphs are a CUDA feature; the CPU backend has none");
+}
+
+Status CpuBackend::LaunchGraph(BackendGraph*) {
+  return Fail(CAPRESE_ERROR_NOT_SUPPORTED, "graph launch: graphs are a CUDA feature; the CPU backend has none");
+}
+
 Status CpuBackend::CreateEvent(std::unique_ptr<BackendEvent>* out) {
   out->reset(new CpuEvent());
   return Status::Ok();

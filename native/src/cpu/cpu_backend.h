@@ -68,8 +68,13 @@ class CpuBackend final : public Backend {
 
   Status Matmul(const MatmulArgs& a) override { return cpu::Matmul(pool_, a); }
   Status RmsNorm(const RmsNormArgs& a) override { return cpu::RmsNorm(pool_, a); }
-  Status Rope(const RopeArgs& a) override { return cpu::Rope(pool_, a); }
-  Status Attention(const AttentionArgs& a) override { return cpu::Attention(pool_, a); }
+  Status Rope(const RopeArgs& a) override;            // reads pos_device here, then cpu::Rope
+  Status Attention(const AttentionArgs& a) override;  // likewise
+  Status WriteRows(const WriteRowsArgs& a) override;
+  Status ReserveScratch(size_t) override { return Status::Ok(); }  // no shared scratch
+  Status BeginCapture() override;                                 // NOT_SUPPORTED: graphs are CUDA's
+  Status EndCapture(std::unique_ptr<BackendGraph>* out) override;
+  Status LaunchGraph(BackendGraph* graph) override;
   Status GatedActivation(const GatedActivationArgs& a) override { return cpu::GatedActivation(pool_, a); }
   Status Add(const AddArgs& a) override { return cpu::Add(pool_, a); }
   Status Softmax(const SoftmaxArgs& a) override { return cpu::Softmax(pool_, a); }

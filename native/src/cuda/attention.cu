@@ -28,9 +28,42 @@ struct Params {
   float* out;
   float* part_o;   // [M, Hq, splits, hd] unnormalised outputs (splits > 1)
   float* part_ml;  // [M, Hq, splits, 2] running max and sum   (splits > 1)
-  int hq, hkv, hd, pos0, window, splits;
+  int hq, hkv, hd, pos0, window, splits;  // splits: the grid's (and the scratch layout's)
   float scale, softcap;
+  // attention_at: the position is read here when the kernel runs; want_splits and rows let each
+  // block work out the split count the by-value op picks at that position (SplitsFor).
+  const int32_t* pos_device;
+  int* error_flag;
+  int want_splits, rows, cache_len;
+  int layout_splits;  // stride of the partials in scratch: the grid's split count
 };
+
+// Split count for `visible` keys (the most any row sees) when ~2 waves want `want` splits:
+// never fewer than kMinKeysPerWarp keys per warp, at least 1, at most 256. Host and device
+// share it so the device-position op reproduces the by-value op's choice exactly.
+__host__ __device__ __forceinline__ int SplitsFor(int64_t want, int64_t visible) {
+  const int64_t cap = visible / (kWarps * kMinKeysPerWarp);
+  int64_t splits = want < cap ? want : cap;
+  if (splits < 1) splits = 1;
+  return static_cast<int>(splits > 256 ? 256 : splits);
+}
+
+// The position and split count this launch runs at; false if a device position is out of
+// range (flagged once, and the block does nothing).
+__device__ __forceinline__ bool ResolvePosition(Params& p) {
+  if (p.pos_device == nullptr) return true;
+  const int pos = *p.pos_device;
+  if (pos < 0 || static_cast<int64_t>(pos) + p.rows > p.cache_len) {
+    if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) atomicExch(p.error_flag, 3);
+    return false;
+  }
+  p.pos0 = pos;
+  const int64_t last = static_cast<int64_t>(pos) + p.rows;  // keys seen by the last row
+  const int64_t visible = p.window > 0 && p.window < last ? p.window : last;
+  p.layout_splits = p.splits;
+  p.splits = SplitsFor(p.want_splits, visible);
+  return true;
+}
 
 // Keys row m may see: [lo, hi] (inclusive), causal and optionally windowed.
 __device__ __forceinline__ void KeyRange(const Params& p, int m, int* lo, int* hi) {
@@ -42,6 +75,7 @@ __device__ __forceinline__ void KeyRange(const Params& p, int m, int* lo, int* h
 // row is loaded once for all of them instead of once per query head.
 template <int DPL, int G>  // DPL: dims per lane (hd <= 32 * DPL); G: query heads per block
 __global__ void __launch_bounds__(kWarps * kWarpSize) AttentionKernel(Params p) {
+  if (!ResolvePosition(p) || static_cast<int>(blockIdx.z) >= p.splits) return;  // uniform per block
   const int group = p.hq / p.hkv;
   const int tiles = (group + G - 1) / G;  // blocks per kv head
   const int kvh = blockIdx.x / tiles;
@@ -165,7 +199,7 @@ __global__ void __launch_bounds__(kWarps * kWarpSize) AttentionKernel(Params p) 
         p.out[head_row * p.hd + d] = o * inv;
       }
     } else {
-      const int64_t slot = head_row * p.splits + split;
+      const int64_t slot = head_row * p.layout_splits + split;
       for (int d = threadIdx.x; d < p.hd; d += blockDim.x) {
         float o = 0.0f;
 #pragma unroll
@@ -182,15 +216,16 @@ __global__ void __launch_bounds__(kWarps * kWarpSize) AttentionKernel(Params p) 
 
 // Merges the splits of one (row, head): out = Σ o_s e^(m_s - M) / Σ l_s e^(m_s - M).
 __global__ void CombineKernel(Params p) {
+  if (!ResolvePosition(p) || p.splits == 1) return;  // one split: the main kernel wrote out
   const int64_t head_row = static_cast<int64_t>(blockIdx.y) * p.hq + blockIdx.x;
-  const float* ml = p.part_ml + head_row * p.splits * 2;
+  const float* ml = p.part_ml + head_row * p.layout_splits * 2;
   float gmax = -INFINITY;
   for (int s = 0; s < p.splits; ++s) gmax = fmaxf(gmax, ml[2 * s]);
   float total = 0.0f;
   for (int s = 0; s < p.splits; ++s)
     if (ml[2 * s] != -INFINITY) total += ml[2 * s + 1] * expf(ml[2 * s] - gmax);
   const float inv = 1.0f / total;
-  const float* po = p.part_o + head_row * p.splits * p.hd;
+  const float* po = p.part_o + head_row * p.layout_splits * p.hd;
   for (int d = threadIdx.x; d < p.hd; d += blockDim.x) {
     float o = 0.0f;
     for (int s = 0; s < p.splits; ++s)
@@ -246,14 +281,17 @@ cudaError_t LaunchGroup(int g, dim3 grid, const Params& p, cudaStream_t stream) 
 
 }  // namespace
 
-int AttentionSplits(const AttentionArgs& a, int multiprocessors) {
-  // Enough blocks for ~2 waves, but never fewer than kMinKeysPerWarp keys per warp.
+// ~2 waves of blocks over the device.
+int64_t WantSplits(const AttentionArgs& a, int multiprocessors) {
   const int64_t blocks = BlocksPerSplit(a);
-  const int64_t want = (2LL * multiprocessors + blocks - 1) / blocks;
-  const int64_t cap = MaxVisibleKeys(a) / (kWarps * kMinKeysPerWarp);
-  int64_t splits = want < cap ? want : cap;
-  if (splits < 1) splits = 1;
-  return static_cast<int>(splits > 256 ? 256 : splits);
+  return (2LL * multiprocessors + blocks - 1) / blocks;
+}
+
+int AttentionSplits(const AttentionArgs& a, int multiprocessors) {
+  if (a.pos_device == nullptr) return SplitsFor(WantSplits(a, multiprocessors), MaxVisibleKeys(a));
+  AttentionArgs last = a;  // the grid for the largest position the cache allows
+  last.params.pos0 = static_cast<int32_t>(a.cache_len - a.m);
+  return SplitsFor(WantSplits(a, multiprocessors), MaxVisibleKeys(last));
 }
 
 size_t AttentionScratchBytes(const AttentionArgs& a, int splits) {
@@ -261,7 +299,8 @@ size_t AttentionScratchBytes(const AttentionArgs& a, int splits) {
   return static_cast<size_t>(a.m * a.q_heads) * splits * (a.head_dim + 2) * sizeof(float);
 }
 
-cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, cudaStream_t stream) {
+cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, int multiprocessors, int* error_flag,
+                            cudaStream_t stream) {
   if (a.head_dim > kAttentionMaxHeadDim || a.m > 65535 || a.q_heads > INT32_MAX ||
       a.cache_len > INT32_MAX || splits < 1 || splits > 65535)
     return kShapeNotSupported;
@@ -280,6 +319,12 @@ cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, c
   p.splits = splits;
   p.scale = a.params.scale;
   p.softcap = a.params.softcap;
+  p.pos_device = a.pos_device;
+  p.error_flag = error_flag;
+  p.want_splits = static_cast<int>(WantSplits(a, multiprocessors) > 65535 ? 65535 : WantSplits(a, multiprocessors));
+  p.rows = static_cast<int>(a.m);
+  p.cache_len = static_cast<int>(a.cache_len);
+  p.layout_splits = splits;
   const int g = GroupTile(a);
   const int64_t tiles = (a.q_heads / a.kv_heads + g - 1) / g;
   const dim3 grid(static_cast<unsigned>(a.kv_heads * tiles), static_cast<unsigned>(a.m), static_cast<unsigned>(splits));

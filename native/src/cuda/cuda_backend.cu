@@ -11,6 +11,15 @@ namespace caprese {
 namespace cuda {
 namespace {
 
+class CudaGraph final : public BackendGraph {
+ public:
+  ~CudaGraph() override {
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+  }
+  cudaGraphExec_t exec = nullptr;
+  std::shared_ptr<void> scratch;  // the scratch block its kernels were captured on
+};
+
 class CudaEvent final : public BackendEvent {
  public:
   ~CudaEvent() override {
@@ -130,7 +139,7 @@ CudaBackend::~CudaBackend() {
 #ifndef CAPRESE_CUDA_SIM
   if (cublas_ != nullptr) cublasDestroy(cublas_);
 #endif
-  if (scratch_ != nullptr) cudaFree(scratch_);
+  scratch_block_.reset();  // freed now unless a graph still holds it
   if (error_flag_host_ != nullptr) cudaFreeHost(error_flag_host_);
   if (own_stream_ != nullptr) cudaStreamDestroy(own_stream_);
   cudaGetLastError();
@@ -162,7 +171,10 @@ Status CudaBackend::Scratch(size_t bytes, void** out) {
     const size_t grow = bytes + bytes / 4;  // headroom so slowly growing shapes do not realloc each time
     void* fresh = nullptr;
     CAPRESE_RETURN_IF_ERROR(Allocate(grow, &fresh));
-    if (scratch_ != nullptr) cudaFree(scratch_);
+    const int device = device_;
+    scratch_block_.reset(fresh, [device](void* p) {
+      if (cudaSetDevice(device) != cudaSuccess || cudaFree(p) != cudaSuccess) cudaGetLastError();
+    });
     scratch_ = fresh;
     scratch_bytes_ = grow;
   }
@@ -170,9 +182,54 @@ Status CudaBackend::Scratch(size_t bytes, void** out) {
   return Status::Ok();
 }
 
+bool CudaBackend::Capturing() const {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream_, &capture) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return capture != cudaStreamCaptureStatusNone;
+}
+
+Status CudaBackend::ReserveScratch(size_t bytes) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  void* unused = nullptr;
+  return bytes > 0 ? Scratch(bytes, &unused) : Status::Ok();
+}
+
+Status CudaBackend::BeginCapture() {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  if (Capturing()) return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "graph_begin_capture: the context's stream is already being captured");
+  // Thread-local: other threads' unrelated CUDA calls stay legal while we capture.
+  return FromCuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+}
+
+Status CudaBackend::EndCapture(std::unique_ptr<BackendGraph>* out) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  if (!Capturing())
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "graph_end_capture: no capture was begun on the context's stream");
+  cudaGraph_t graph = nullptr;
+  CAPRESE_RETURN_IF_ERROR(FromCuda(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture"));
+  std::unique_ptr<CudaGraph> g(new CudaGraph());
+  g->scratch = scratch_block_;  // growth is refused while capturing: this is the capture's block
+  const cudaError_t err = cudaGraphInstantiateWithFlags(&g->exec, graph, 0);
+  cudaGraphDestroy(graph);  // the executable graph is independent of its template
+  CAPRESE_RETURN_IF_ERROR(FromCuda(err, "cudaGraphInstantiateWithFlags"));
+  *out = std::move(g);
+  return Status::Ok();
+}
+
+Status CudaBackend::LaunchGraph(BackendGraph* graph) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return FromCuda(cudaGraphLaunch(static_cast<CudaGraph*>(graph)->exec, stream_), "cudaGraphLaunch");
+}
+
 Status CudaBackend::Allocate(size_t bytes, void** out) {
   *out = nullptr;
   CAPRESE_RETURN_IF_ERROR(Activate());
+  if (Capturing())
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT,
+                "buffer_create: device memory cannot be allocated while the context's stream is captured into a graph");
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, bytes);
   if (err != cudaSuccess) {
@@ -204,6 +261,10 @@ void CudaBackend::Free(void* ptr) noexcept {
 
 Status CudaBackend::Copy(void* dst, const void* src, size_t bytes, caprese_copy_kind kind) {
   CAPRESE_RETURN_IF_ERROR(Activate());
+  if (kind != CAPRESE_COPY_DEVICE_TO_DEVICE && Capturing())
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT,
+                "copy: copies from or to host memory cannot be captured into a graph (they wait for the stream); "
+                "write varying inputs to device memory before launching the graph");
   if (kind == CAPRESE_COPY_HOST_TO_HOST) {
     std::memmove(dst, src, bytes);
     return Status::Ok();
@@ -244,12 +305,18 @@ Status CudaBackend::SetStream(void* stream) {
 
 Status CudaBackend::Synchronize() {
   CAPRESE_RETURN_IF_ERROR(Activate());
+  if (Capturing())
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT,
+                "synchronize: the context's stream is being captured into a graph; end the capture first");
   CAPRESE_RETURN_IF_ERROR(FromCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"));
   volatile int* flag = error_flag_host_;
   if (*flag != 0) {
-    const int which = *flag;  // 1: embedding, 2: sparse_ffn (each kernel stores its own value)
+    const int which = *flag;  // 1: embedding, 2: sparse_ffn, 3: a device position (each kernel stores its own value)
     *flag = 0;
     if (which == 2) return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "sparse_ffn: an index was outside [0, H) (skipped)");
+    if (which == 3)
+      return Fail(CAPRESE_ERROR_OUT_OF_RANGE,
+                  "rope_at / attention_at / write_rows_at: the position in `pos` was out of range (output not written)");
     return Fail(CAPRESE_ERROR_OUT_OF_RANGE, "embedding: a token id was outside [0, V)");
   }
   return Status::Ok();
@@ -315,7 +382,7 @@ Status CudaBackend::RmsNorm(const RmsNormArgs& a) {
 
 Status CudaBackend::Rope(const RopeArgs& a) {
   CAPRESE_RETURN_IF_ERROR(Activate());
-  return Launched(LaunchRope(a, stream_), "rope");
+  return Launched(LaunchRope(a, error_flag_dev_, stream_), "rope");
 }
 
 Status CudaBackend::Attention(const AttentionArgs& a) {
@@ -327,7 +394,7 @@ Status CudaBackend::Attention(const AttentionArgs& a) {
   void* scratch = nullptr;
   const size_t need = AttentionScratchBytes(a, splits);
   if (need > 0) CAPRESE_RETURN_IF_ERROR(Scratch(need, &scratch));
-  return Launched(LaunchAttention(a, splits, scratch, stream_), "attention");
+  return Launched(LaunchAttention(a, splits, scratch, multiprocessors_, error_flag_dev_, stream_), "attention");
 }
 
 Status CudaBackend::GatedActivation(const GatedActivationArgs& a) {
@@ -372,6 +439,11 @@ Status CudaBackend::SparseFfn(const SparseFfnArgs& a) {
 Status CudaBackend::Sample(const SampleArgs& a) {
   CAPRESE_RETURN_IF_ERROR(Activate());
   return Launched(LaunchSample(a, stream_), "sample");
+}
+
+Status CudaBackend::WriteRows(const WriteRowsArgs& a) {
+  CAPRESE_RETURN_IF_ERROR(Activate());
+  return Launched(LaunchWriteRows(a, error_flag_dev_, stream_), "write_rows_at");
 }
 
 // ----------------------------------------------------------------------- training ops

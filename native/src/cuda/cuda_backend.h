@@ -69,6 +69,11 @@ class CudaBackend final : public Backend {
   Status Embedding(const EmbeddingArgs& a) override;
   Status SparseFfn(const SparseFfnArgs& a) override;
   Status Sample(const SampleArgs& a) override;
+  Status WriteRows(const WriteRowsArgs& a) override;
+  Status ReserveScratch(size_t bytes) override;
+  Status BeginCapture() override;
+  Status EndCapture(std::unique_ptr<BackendGraph>* out) override;
+  Status LaunchGraph(BackendGraph* graph) override;
   Status RmsNormBackward(const RmsNormBackwardArgs& a) override;
   Status RopeBackward(const RopeArgs& a) override;
   Status GatedActivationBackward(const GatedActivationBackwardArgs& a) override;
@@ -84,6 +89,7 @@ class CudaBackend final : public Backend {
   Status Activate() const;  // cudaSetDevice: callers may drive several devices from one thread
   Status Scratch(size_t bytes, void** out);
   Status Launched(cudaError_t err, const char* op) const;
+  bool Capturing() const;  // whether stream_ is being captured into a graph
 
   int device_;
   int multiprocessors_ = 1;
@@ -92,6 +98,10 @@ class CudaBackend final : public Backend {
 #ifndef CAPRESE_CUDA_SIM
   cublasHandle_t cublas_ = nullptr;
 #endif
+  // The scratch block is shared with the graphs captured while it was current: a graph replays
+  // its kernels on the scratch pointers of its capture, so growing the scratch later must not
+  // free the block under it. The last owner frees it.
+  std::shared_ptr<void> scratch_block_;
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
   int* error_flag_host_ = nullptr;  // pinned, mapped: kernels write, Synchronize reads

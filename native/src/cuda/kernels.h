@@ -37,14 +37,23 @@ cudaError_t LaunchAddBias(float* y, const float* bias, int64_t m, int64_t n, cud
 #endif
 
 cudaError_t LaunchRmsNorm(const RmsNormArgs& a, cudaStream_t stream);
-cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream);
+// rope.cu: with a.pos_device, a negative position sets *error_flag to 3 and leaves x alone.
+cudaError_t LaunchRope(const RopeArgs& a, int* error_flag, cudaStream_t stream);
 
 // attention.cu: the cache keys of each (row, head) are split over `splits` blocks (flash
-// decoding); splits > 1 needs AttentionScratchBytes() of scratch.
+// decoding); splits > 1 needs AttentionScratchBytes() of scratch. With a.pos_device the
+// position is known only on the device: AttentionSplits sizes the grid for the largest
+// position (pos0 = S - M), and each block derives the split count the by-value op would use
+// at the actual position (so results are bitwise equal), idle blocks returning at once. A
+// position out of range sets *error_flag to 3 and leaves out unwritten.
 constexpr int kAttentionMaxHeadDim = 256;
 int AttentionSplits(const AttentionArgs& a, int multiprocessors);
 size_t AttentionScratchBytes(const AttentionArgs& a, int splits);
-cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, cudaStream_t stream);
+cudaError_t LaunchAttention(const AttentionArgs& a, int splits, void* scratch, int multiprocessors, int* error_flag,
+                            cudaStream_t stream);
+
+// write_rows.cu: dst rows *pos_device .. + rows - 1 = src; out of range sets *error_flag to 3.
+cudaError_t LaunchWriteRows(const WriteRowsArgs& a, int* error_flag, cudaStream_t stream);
 
 cudaError_t LaunchGatedActivation(const GatedActivationArgs& a, cudaStream_t stream);
 cudaError_t LaunchAdd(const AddArgs& a, cudaStream_t stream);

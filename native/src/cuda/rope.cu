@@ -20,9 +20,17 @@ constexpr int kThreads = 256;
 template <bool kHalfSplit>
 __global__ void __launch_bounds__(kThreads)
 RopeKernel(float* __restrict__ x, const float* __restrict__ inv_freq, int64_t heads, int half,
-           int64_t total_pairs, int32_t pos0, double log_theta, double sign) {
+           int64_t total_pairs, int32_t pos0, const int32_t* __restrict__ pos_device, int* error_flag,
+           double log_theta, double sign) {
   const int64_t t = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
   if (t >= total_pairs) return;
+  if (pos_device != nullptr) {  // rope_at: the position as of when the kernel runs (graph replays)
+    pos0 = *pos_device;
+    if (pos0 < 0) {
+      if (t == 0) atomicExch(error_flag, 3);
+      return;
+    }
+  }
   const int i = static_cast<int>(t % half);
   const int64_t row_head = t / half;  // m * heads + h
   const int64_t m = row_head / heads;
@@ -41,24 +49,29 @@ RopeKernel(float* __restrict__ x, const float* __restrict__ inv_freq, int64_t he
 }
 
 // sign = +1: the forward rotation; -1: its gradient.
-cudaError_t LaunchRotation(const RopeArgs& a, cudaStream_t stream, double sign) {
+cudaError_t LaunchRotation(const RopeArgs& a, int* error_flag, cudaStream_t stream, double sign) {
   const int half = static_cast<int>(a.head_dim / 2);
   const int64_t pairs = a.m * a.heads * half;
   if ((pairs + kThreads - 1) / kThreads > INT32_MAX) return kShapeNotSupported;
   const double log_theta = a.inv_freq != nullptr ? 0.0 : std::log(static_cast<double>(a.theta));
   const unsigned grid = CeilDiv(pairs, kThreads);
   if (a.style == CAPRESE_ROPE_HALF_SPLIT)
-    CAPRESE_LAUNCH(RopeKernel<true>, grid, kThreads, 0, stream, a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
+    CAPRESE_LAUNCH(RopeKernel<true>, grid, kThreads, 0, stream, a.x, a.inv_freq, a.heads, half, pairs, a.pos0, a.pos_device, error_flag, log_theta, sign);
   else
-    CAPRESE_LAUNCH(RopeKernel<false>, grid, kThreads, 0, stream, a.x, a.inv_freq, a.heads, half, pairs, a.pos0, log_theta, sign);
+    CAPRESE_LAUNCH(RopeKernel<false>, grid, kThreads, 0, stream, a.x, a.inv_freq, a.heads, half, pairs, a.pos0, a.pos_device, error_flag, log_theta, sign);
   return cudaGetLastError();
 }
 
 }  // namespace
 
-cudaError_t LaunchRope(const RopeArgs& a, cudaStream_t stream) { return LaunchRotation(a, stream, 1.0); }
+cudaError_t LaunchRope(const RopeArgs& a, int* error_flag, cudaStream_t stream) {
+  return LaunchRotation(a, error_flag, stream, 1.0);
+}
 
-cudaError_t LaunchRopeBackward(const RopeArgs& a, cudaStream_t stream) { return LaunchRotation(a, stream, -1.0); }
+cudaError_t LaunchRopeBackward(const RopeArgs& a, cudaStream_t stream) {
+  if (a.pos_device != nullptr) return kShapeNotSupported;  // no device-position gradient in the ABI
+  return LaunchRotation(a, nullptr, stream, -1.0);
+}
 
 }  // namespace cuda
 }  // namespace caprese

@@ -191,7 +191,6 @@ TEST_F(CudaTest, CallerOwnedDeviceMemoryAsTensors) {
   cudaFree(y);
 }
 
-#ifndef CAPRESE_GPU_TEST_SIM  // the simulator has no CUDA graphs
 // Scratch cannot grow while the caller captures a CUDA graph (cudaMalloc/cudaFree are not
 // capturable): the op says so instead of invalidating the capture. After a warm-up call
 // has sized the scratch, the same op captures and replays with the same result.
@@ -240,8 +239,6 @@ TEST_F(CudaTest, ScratchGrowthRefusedDuringGraphCapture) {
   CAPRESE_ASSERT_OK(caprese_context_destroy(ctx));
   EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
-#endif  // CAPRESE_GPU_TEST_SIM
-
 #endif  // CAPRESE_TEST_HAVE_CUDART
 
 }  // namespace

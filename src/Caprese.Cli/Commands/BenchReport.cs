@@ -7,7 +7,8 @@ namespace Caprese.Cli.Commands;
 internal sealed record BenchReport(
     string Preset, int Layers, string Weights, string Backend, string Device, double WeightBytesReadPerToken,
     int PromptTokens, double PrefillMs, int DecodeTokens, double MsPerToken, double AchievedGBPerSecond,
-    double CopyGBPerSecond, double RooflineMsPerToken, double PercentOfRoofline, string CapreseVersion, string TimestampUtc)
+    double CopyGBPerSecond, double RooflineMsPerToken, double PercentOfRoofline, string CapreseVersion, string TimestampUtc,
+    DecodeGraphBench? CudaGraphs = null)
 {
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 

@@ -9,7 +9,8 @@ internal static class ExitCodes
     public const int BadModel = 3;
     public const int OutOfMemory = 4;
 
-    /// <summary>A benchmark's check before timing failed (what it would time computes something else); nothing was timed.</summary>
+    /// <summary>A built-in check of the run failed (a benchmark's check before timing, or graph-replayed decode
+    /// choosing other tokens than eager decode): what it would report is not what it claims.</summary>
     public const int CheckFailed = 5;
     public const int Cancelled = 130;
 }

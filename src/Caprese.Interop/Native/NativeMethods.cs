@@ -41,6 +41,13 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_context_set_stream(nint ctx, nint stream);
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_context_get_stream(nint ctx, nint* stream);
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_context_synchronize(nint ctx);
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_context_reserve_scratch(nint ctx, nuint bytes);
+
+    // ---------------------------------------------------------------- graphs
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_graph_begin_capture(nint ctx);
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_graph_end_capture(nint ctx, nint* graph);
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_graph_launch(nint ctx, nint graph);
+    [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_graph_destroy(nint graph);
 
     // ---------------------------------------------------------------- memory
     [LibraryImport(LibraryName)] internal static partial CapreseStatus caprese_buffer_create(nint ctx, nuint bytes, nint* buffer);
@@ -70,6 +77,16 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     internal static partial CapreseStatus caprese_attention(nint ctx, TensorDesc* q, TensorDesc* kCache, TensorDesc* vCache,
         NativeAttentionParams* parameters, TensorDesc* output);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_rope_at(nint ctx, TensorDesc* x, TensorDesc* pos, float theta, TensorDesc* invFreq, int style);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_attention_at(nint ctx, TensorDesc* q, TensorDesc* kCache, TensorDesc* vCache,
+        NativeAttentionParams* parameters, TensorDesc* pos, TensorDesc* output);
+
+    [LibraryImport(LibraryName)]
+    internal static partial CapreseStatus caprese_write_rows_at(nint ctx, TensorDesc* src, TensorDesc* pos, TensorDesc* dst);
 
     [LibraryImport(LibraryName)]
     internal static partial CapreseStatus caprese_gated_activation(nint ctx, TensorDesc* gate, TensorDesc* up, int act, TensorDesc* output);

@@ -65,3 +65,10 @@ public sealed class EventHandle : CapreseSafeHandle
     /// <inheritdoc />
     protected override bool ReleaseHandle() => NativeMethods.caprese_event_destroy(handle) == CapreseStatus.Ok;
 }
+
+/// <summary>Owns a <c>caprese_graph_t</c>.</summary>
+public sealed class GraphHandle : CapreseSafeHandle
+{
+    /// <inheritdoc />
+    protected override bool ReleaseHandle() => NativeMethods.caprese_graph_destroy(handle) == CapreseStatus.Ok;
+}

@@ -107,6 +107,17 @@ public sealed partial class DecodeSession
         };
         bool sparse = kind == ForwardKind.Decode && !observe && state is not null;
         var inputs = kind == ForwardKind.Verify ? null : state;
+        if (kind == ForwardKind.Decode && _useCudaGraphs)
+        {
+            if (tokens.Length == 1 && TryGraphStep(tokens[0], pos0, state, observe, capture, outputs, out var stepResult))
+            {
+                state?.EndPass(prefill, observe);
+                Length = pos0 + 1;
+                return stepResult;
+            }
+            if (tokens.Length > 1)
+                _graphEager++;
+        }
 
         int rows = tokens.Length;
         int returned = outputs.Rows switch { OutputRows.All => rows, OutputRows.Last => 1, _ => 0 };

@@ -37,6 +37,7 @@ public sealed partial class DecodeSession : IDisposable
             _buffers = new ActivationBuffers(_context, model.Config, model.MaxBatchRows, Math.Min(LogitRowsPerCall, model.MaxBatchRows));
             Policy = FfnPolicy.Dense;
             SetPolicy(policy);
+            _useCudaGraphs = GraphsRequestedByEnvironment() && _context.Backend.UsesDeviceMemory();
         }
         catch
         {
@@ -89,6 +90,8 @@ public sealed partial class DecodeSession : IDisposable
             state?.Dispose();
             throw;
         }
+        lock (_model.ForwardLock)
+            DropGraph();  // it points into the old state's buffers
         _state?.Dispose();
         _state = state;
         Policy = policy;
@@ -183,6 +186,7 @@ public sealed partial class DecodeSession : IDisposable
         _disposed = true;
         lock (_model.ForwardLock)
         {
+            DisposeGraphResources();  // before the buffers and the cache its kernels point into
             _state?.Dispose();
             _buffers.Dispose();
             Cache.Dispose();

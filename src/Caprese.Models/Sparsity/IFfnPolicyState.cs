@@ -47,4 +47,12 @@ internal interface IFfnPolicyState : IDisposable
 
     /// <summary>Puts back a state from <see cref="CaptureState"/>.</summary>
     void RestoreState(object? state);
+
+    /// <summary>
+    /// Whether a one-row sparse decode step (<see cref="TryRunFfn"/> on every layer) may be replayed from a CUDA graph:
+    /// true with a <paramref name="version"/> that changes whenever the kernel arguments of those calls may change
+    /// (selection made or dropped, thresholds, adapters); false when the step needs the host (TEAL's masks), which then
+    /// runs eagerly.
+    /// </summary>
+    bool TryGetDecodeGraphVersion(out long version);
 }

@@ -21,6 +21,7 @@ public sealed class SparseFfnDecoder : IFfnPolicyState
     private AdapterScratch? _adapterScratch;
     private float[] _hostRows = [];
     private int _decodeSteps;
+    private long _graphVersion;  // bumped whenever a sparse FFN call's arguments may change (TryGetDecodeGraphVersion)
 
     internal SparseFfnDecoder(CapreseContext context, TransformerModel model, SparsityOptions options)
     {
@@ -70,12 +71,14 @@ public sealed class SparseFfnDecoder : IFfnPolicyState
         foreach (var layer in _layers)
             layer?.Reset();
         _decodeSteps = 0;
+        _graphVersion++;
     }
 
     internal void SelectFromStatistics()
     {
         foreach (var layer in _layers)
             layer?.Select();
+        _graphVersion++;
     }
 
     /// <summary>
@@ -113,8 +116,17 @@ public sealed class SparseFfnDecoder : IFfnPolicyState
         return new GriffinState(_decodeSteps, [.. _layers.Select(l => l?.CaptureScores())], [.. _layers.Select(l => l?.Griffin?.RowCount ?? 0)]);
     }
 
+    // GRIFFIN's indices and compacted weights live in buffers kept across selections and CATS's τ changes only in a
+    // selection, so the calls' arguments change only with the events that bump the version.
+    bool IFfnPolicyState.TryGetDecodeGraphVersion(out long version)
+    {
+        version = _graphVersion;
+        return true;
+    }
+
     void IFfnPolicyState.RestoreState(object? state)
     {
+        _graphVersion++;
         switch (state)
         {
             case int steps:
@@ -161,6 +173,7 @@ public sealed class SparseFfnDecoder : IFfnPolicyState
         if (adapters?.MismatchWith(_weights.Config, Options) is { } problem)
             throw new ArgumentException(problem, nameof(adapters));
         ClearAdapters();
+        _graphVersion++;
         if (adapters is null)
             return;
         try

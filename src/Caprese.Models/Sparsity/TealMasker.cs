@@ -71,6 +71,13 @@ public sealed class TealMasker : IFfnPolicyState
     bool IFfnPolicyState.ChangesDuringDecode => false;
     object? IFfnPolicyState.CaptureState() => null;
     void IFfnPolicyState.RestoreState(object? state) { }
+
+    // The masks are applied through the host (OnLinearInput): nothing a graph could replay.
+    bool IFfnPolicyState.TryGetDecodeGraphVersion(out long version)
+    {
+        version = 0;
+        return false;
+    }
     void IDisposable.Dispose() { }
     void IFfnPolicyState.BeginPrompt() => BeginPrompt();
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -31,6 +32,7 @@ enum cudaError_t {
   cudaErrorInvalidDevice = 101,
   cudaErrorNoKernelImageForDevice = 209,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchOutOfResources = 701,
@@ -41,6 +43,7 @@ enum cudaError_t {
   cudaErrorSystemDriverMismatch = 803,
   cudaErrorCompatNotSupportedOnDevice = 804,
   cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
   cudaErrorUnknown = 999,
 };
 
@@ -88,8 +91,12 @@ constexpr unsigned cudaHostAllocMapped = 0x2;
 
 struct Stream;
 struct Event;
+struct Graph;
+struct GraphExec;
 typedef Stream* cudaStream_t;
 typedef Event* cudaEvent_t;
+typedef Graph* cudaGraph_t;
+typedef GraphExec* cudaGraphExec_t;
 
 struct cudaDeviceProp {
   char name[256];
@@ -150,13 +157,28 @@ CUDASIM_API cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned
 CUDASIM_API cudaError_t cudaStreamDestroy(cudaStream_t stream);
 CUDASIM_API cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 CUDASIM_API cudaError_t cudaStreamQuery(cudaStream_t stream);
-// The simulator has no graphs: nothing is ever being captured.
+// Stream capture into graphs: kernels, copies, memsets and event records enqueued on a
+// capturing stream are recorded (their arguments copied, as CUDA does) instead of run, and
+// cudaGraphLaunch runs them again in order. Synchronising a capturing stream is refused and
+// invalidates the capture, as on a GPU.
 enum cudaStreamCaptureStatus {
   cudaStreamCaptureStatusNone = 0,
   cudaStreamCaptureStatusActive = 1,
   cudaStreamCaptureStatusInvalidated = 2,
 };
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
 CUDASIM_API cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+CUDASIM_API cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+CUDASIM_API cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+CUDASIM_API cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                                      unsigned long long flags = 0);
+CUDASIM_API cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+CUDASIM_API cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+CUDASIM_API cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 CUDASIM_API cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
 
 CUDASIM_API cudaError_t cudaEventCreate(cudaEvent_t* event);
@@ -192,8 +214,9 @@ struct LaunchSite {
   const char* file;
   int line;
 };
+// The closure is shared so a capturing stream can keep it for the graph's replays.
 CUDASIM_API void LaunchKernel(const void* func, LaunchSite site, dim3 grid, dim3 block, size_t dynamic_smem,
-                              cudaStream_t stream, KernelThunk thunk, void* closure);
+                              cudaStream_t stream, KernelThunk thunk, std::shared_ptr<void> closure);
 
 template <typename... Params, typename... Args>
 void Launch(const char* file, int line, void (*kernel)(Params...), dim3 grid, dim3 block, size_t dynamic_smem,
@@ -202,13 +225,15 @@ void Launch(const char* file, int line, void (*kernel)(Params...), dim3 grid, di
   struct Closure {
     void (*kernel)(Params...);
     std::tuple<std::decay_t<Params>...> params;
-  } closure{kernel, std::tuple<std::decay_t<Params>...>(static_cast<Params>(std::forward<Args>(args))...)};
+  };
+  auto closure = std::make_shared<Closure>(
+      Closure{kernel, std::tuple<std::decay_t<Params>...>(static_cast<Params>(std::forward<Args>(args))...)});
   auto thunk = [](void* c) {
     auto* self = static_cast<Closure*>(c);
     std::apply(self->kernel, self->params);  // by-value parameters: each thread gets its own copy
   };
   LaunchKernel(reinterpret_cast<const void*>(kernel), LaunchSite{file, line}, grid, block, dynamic_smem, stream,
-               thunk, &closure);
+               thunk, std::move(closure));
 }
 
 }  // namespace cudasim

@@ -762,40 +762,18 @@ void ClearLaunchLog() {
   k.log_next = 0;
 }
 
-void LaunchKernel(const void* func, LaunchSite site, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
-                  KernelThunk thunk, void* closure) {
+namespace {
+// Runs one grid now: the simulated threads, then the canary check. Errors go to the calling
+// thread's last error (and the launch log), as a launch's do.
+cudaError_t RunGrid(const void* func, LaunchSite site, dim3 grid, dim3 block, size_t dynamic_smem, KernelThunk thunk,
+                    void* closure) {
   LaunchRecord rec{func, site.file, site.line, grid, block, dynamic_smem, cudaSuccess};
-  auto finish = [&](cudaError_t err, const std::string& detail, bool fault) {
+  auto finish = [&](cudaError_t err, const std::string& detail) {
     rec.result = err;
     internal::Log(rec);
-    if (err == cudaSuccess) return;
-    const std::string where = Format("kernel launched at %s:%d: ", site.file, site.line);
-    if (fault)
-      internal::Fault(err, detail);
-    else
-      internal::Record(err, where + detail);
+    if (err != cudaSuccess) internal::Fault(err, detail);
+    return err;
   };
-  const long long threads = static_cast<long long>(block.x) * block.y * block.z;
-  if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0 || threads > 1024 ||
-      block.x > 1024 || block.y > 1024 || block.z > 64 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
-    return finish(cudaErrorInvalidConfiguration,
-                  Format("grid %ux%ux%u, block %ux%ux%u is outside the device's limits (block <= 1024 threads, "
-                         "z <= 64; grid y, z <= 65535; no zero)",
-                         grid.x, grid.y, grid.z, block.x, block.y, block.z),
-                  false);
-  const int allowed = internal::MaxDynamicSmem(func);
-  if (dynamic_smem > static_cast<size_t>(allowed))
-    return finish(cudaErrorInvalidValue,
-                  Format("%zu bytes of dynamic shared memory requested, the kernel allows %d (%s without "
-                         "cudaFuncSetAttribute(MaxDynamicSharedMemorySize); the %s's opt-in maximum is %d)",
-                         dynamic_smem, allowed, allowed == internal::kDefaultDynamicSmem ? "the 48 KiB default" : "set",
-                         Profile().name, Profile().smem_per_block_optin),
-                  false);
-  if (!internal::ValidStream(stream))
-    return finish(cudaErrorInvalidResourceHandle, "the stream was destroyed or never created", false);
-  cudaError_t injected = cudaSuccess;
-  if (internal::TakeInjectedLaunchError(&injected)) return finish(injected, "launch failure injected by the test", false);
-
   std::lock_guard<std::mutex> one_at_a_time(internal::LaunchMutex());
   internal::InstallFaultHandler();
   internal::LaunchState l;
@@ -810,13 +788,44 @@ void LaunchKernel(const void* func, LaunchSite site, dim3 grid, dim3 block, size
   internal::TsanRelease(&l.tsan_start);
   internal::Pool::Get().Run(l);
   internal::TsanAcquire(&l.tsan_end);
-  if (l.failed.load()) return finish(l.error, l.report, true);
+  if (l.failed.load()) return finish(l.error, l.report);
   std::string report;
   if (!internal::CheckCanaries(&report))
     return finish(cudaErrorIllegalAddress, Format("%s, by the kernel launched at %s:%d", report.c_str(), site.file,
-                                                  site.line),
-                  true);
-  finish(cudaSuccess, std::string(), false);
+                                                  site.line));
+  return finish(cudaSuccess, std::string());
+}
+}  // namespace
+
+void LaunchKernel(const void* func, LaunchSite site, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
+                  KernelThunk thunk, std::shared_ptr<void> closure) {
+  LaunchRecord rec{func, site.file, site.line, grid, block, dynamic_smem, cudaSuccess};
+  auto refuse = [&](cudaError_t err, const std::string& detail) {
+    rec.result = err;
+    internal::Log(rec);
+    internal::Record(err, Format("kernel launched at %s:%d: ", site.file, site.line) + detail);
+  };
+  const long long threads = static_cast<long long>(block.x) * block.y * block.z;
+  if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0 || threads > 1024 ||
+      block.x > 1024 || block.y > 1024 || block.z > 64 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
+    return refuse(cudaErrorInvalidConfiguration,
+                  Format("grid %ux%ux%u, block %ux%ux%u is outside the device's limits (block <= 1024 threads, "
+                         "z <= 64; grid y, z <= 65535; no zero)",
+                         grid.x, grid.y, grid.z, block.x, block.y, block.z));
+  const int allowed = internal::MaxDynamicSmem(func);
+  if (dynamic_smem > static_cast<size_t>(allowed))
+    return refuse(cudaErrorInvalidValue,
+                  Format("%zu bytes of dynamic shared memory requested, the kernel allows %d (%s without "
+                         "cudaFuncSetAttribute(MaxDynamicSharedMemorySize); the %s's opt-in maximum is %d)",
+                         dynamic_smem, allowed, allowed == internal::kDefaultDynamicSmem ? "the 48 KiB default" : "set",
+                         Profile().name, Profile().smem_per_block_optin));
+  if (!internal::ValidStream(stream)) return refuse(cudaErrorInvalidResourceHandle, "the stream was destroyed or never created");
+  cudaError_t injected = cudaSuccess;
+  if (internal::TakeInjectedLaunchError(&injected)) return refuse(injected, "launch failure injected by the test");
+  // Captured: the grid runs at each launch of the graph, on the arguments copied now.
+  if (internal::CaptureIfCapturing(stream, [=]() { return RunGrid(func, site, grid, block, dynamic_smem, thunk, closure.get()); }))
+    return;
+  RunGrid(func, site, grid, block, dynamic_smem, thunk, closure.get());
 }
 
 }  // namespace cudasim

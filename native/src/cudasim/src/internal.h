@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "cuda_runtime.h"
@@ -78,5 +79,23 @@ bool TakeInjectedLaunchError(cudaError_t* err);
 int WorkerThreads();
 bool ValidStream(cudaStream_t stream);
 
+// Stream capture (graph.cpp). A node is one recorded operation, run again at each launch of
+// the graph; it returns the error the operation reports.
+using GraphNode = std::function<cudaError_t()>;
+// If `stream` is being captured: appends `node` to its graph and returns true (the caller
+// must then not run the operation now). Otherwise returns false.
+bool CaptureIfCapturing(cudaStream_t stream, GraphNode node);
+bool IsCapturing(cudaStream_t stream);
+// A forbidden call (a synchronisation) on a capturing stream: invalidates the capture.
+void InvalidateCapture(cudaStream_t stream);
+
 }  // namespace internal
+
+// A stream. Its work runs synchronously, except while it is captured into `capture`.
+struct Stream {
+  unsigned flags;
+  Graph* capture = nullptr;
+  bool capture_invalidated = false;
+};
+
 }  // namespace cudasim

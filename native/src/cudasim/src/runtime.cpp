@@ -62,6 +62,8 @@ const char* ErrorText(cudaError_t err) {
     case cudaErrorSystemDriverMismatch: return "system has unsupported display driver / cuda driver combination";
     case cudaErrorCompatNotSupportedOnDevice: return "forward compatibility was attempted on non supported HW";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorIllegalState: return "the operation is not permitted in the current state";
     case cudaErrorUnknown: return "unknown error";
   }
   return "unrecognized error code";
@@ -94,6 +96,8 @@ const char* ErrorName(cudaError_t err) {
     CUDASIM_NAME(cudaErrorSystemDriverMismatch)
     CUDASIM_NAME(cudaErrorCompatNotSupportedOnDevice)
     CUDASIM_NAME(cudaErrorStreamCaptureUnsupported)
+    CUDASIM_NAME(cudaErrorStreamCaptureInvalidated)
+    CUDASIM_NAME(cudaErrorIllegalState)
     CUDASIM_NAME(cudaErrorUnknown)
 #undef CUDASIM_NAME
   }
@@ -557,6 +561,12 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
     default: return Record(cudaErrorInvalidMemcpyDirection);
   }
   if (e != cudaSuccess) return e;
+  // Captured: the copy runs at each launch of the graph, with the pointers given now.
+  if (internal::CaptureIfCapturing(stream, [=]() -> cudaError_t {
+        if (bytes > 0) std::memmove(dst, src, bytes);
+        return cudaSuccess;
+      }))
+    return cudaSuccess;
   if (bytes > 0) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -568,15 +578,17 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t str
     return Record(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: the stream was destroyed or never created");
   const cudaError_t e = CheckDeviceRange(dst, bytes, "cudaMemset", "destination");
   if (e != cudaSuccess) return e;
+  if (internal::CaptureIfCapturing(stream, [=]() -> cudaError_t {
+        if (bytes > 0) std::memset(dst, value, bytes);
+        return cudaSuccess;
+      }))
+    return cudaSuccess;
   if (bytes > 0) std::memset(dst, value, bytes);
   return cudaSuccess;
 }
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
 
 // ------------------------------------------------------------------ streams and events
-struct Stream {
-  unsigned flags;
-};
 struct Event {
   unsigned flags;
   bool recorded = false;
@@ -585,7 +597,7 @@ struct Event {
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   if (stream == nullptr) return Record(cudaErrorInvalidValue);
-  *stream = new Stream{flags};
+  *stream = new Stream{flags, nullptr, false};
   internal::Handles& h = internal::Live();
   std::lock_guard<std::mutex> lock(h.mu);
   h.streams.insert(*stream);
@@ -605,6 +617,11 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (!internal::ValidStream(stream))
     return Record(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: the stream was destroyed or never created");
+  if (internal::IsCapturing(stream)) {
+    internal::InvalidateCapture(stream);
+    return Record(cudaErrorStreamCaptureUnsupported,
+                  "cudaStreamSynchronize: the stream is being captured (the capture is now invalidated)");
+  }
   return cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
@@ -621,7 +638,9 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
   if (status == nullptr) return Record(cudaErrorInvalidValue, "cudaStreamIsCapturing: NULL status");
   if (!internal::ValidStream(stream))
     return Record(cudaErrorInvalidResourceHandle, "cudaStreamIsCapturing: the stream was destroyed or never created");
-  *status = cudaStreamCaptureStatusNone;
+  *status = stream != nullptr && stream->capture != nullptr
+                ? (stream->capture_invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive)
+                : cudaStreamCaptureStatusNone;
   return cudaSuccess;
 }
 
@@ -653,6 +672,13 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   Event* e = LiveEvent(event);
   if (e == nullptr || !internal::ValidStream(stream))
     return Record(cudaErrorInvalidResourceHandle, "cudaEventRecord: event or stream not live");
+  if (internal::CaptureIfCapturing(stream, [=]() -> cudaError_t {
+        if (LiveEvent(event) == nullptr) return Record(cudaErrorInvalidResourceHandle, "graph: event record node on a destroyed event");
+        e->recorded = true;
+        e->at = std::chrono::steady_clock::now();
+        return cudaSuccess;
+      }))
+    return cudaSuccess;
   e->recorded = true;
   e->at = std::chrono::steady_clock::now();  // the stream's earlier work is already done
   return cudaSuccess;
