@@ -1,18 +1,21 @@
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias) with f32 / f16 / bf16 weights, f32 accumulation.
 //
-// Decoding is bound by streaming W from memory. Two variants (CAPRESE_CPU_MATMUL selects; the
-// older stays for comparison, llm.c style):
-//  - "rows" (default): with one row of x, each weight row is read start to end on its own, so a
-//    thread reads W as one sequential stream. Measured on the 2-core dev VM (f16, rows of 1.5 KB
-//    at dim 768): 62-84% of the streaming-read roofline where interleaving 8 rows (8 short
-//    streams 1.5 KB apart, which the hardware prefetcher tracks badly) reached 40-48%. With 2+
-//    rows of x it is "tiles" (the arithmetic per weight load matters more there).
-//  - "tiles": R weight rows x C (<= 4) rows of x per micro-kernel, blocks of W kept in L2 while
-//    all tiles of x pass over them.
-// Both give the same bits: every output is one accumulator chain over K (dot.h), whatever tile
-// it lands in, so a batch of M rows also equals M single rows (Verify passes rely on it).
-// Threads split the weight rows (output columns). The AVX2+FMA+F16C path is picked at run
-// time; the scalar path keeps the same structure for other machines.
+// Decoding is bound by streaming W from memory. Variants (CAPRESE_CPU_MATMUL selects; older ones
+// stay for comparison, llm.c style), each giving a batch of M rows bitwise the results of M single
+// rows (Verify passes rely on it), because each fixes every output's summation order by K alone:
+//  - "rows2" (default): two accumulator chains per output (even / odd 8-wide blocks). With one row
+//    of x the weight rows are read one after another, one sequential stream per thread, without
+//    waiting on a single chain's FMA latency. Dev VM (2 cores, f16, caprese_cpu_bench): ~30-32 GB/s
+//    at M = 1, 84-98% of the read roofline. Its M >= 2 tiles hold fewer outputs per weight load
+//    (8 accumulators serve 4 x rows, not 12), so verify passes and prefill run ~1.5-2x slower than
+//    "tiles" on this CPU: the price of the M = 1 speed under the same order.
+//  - "rows": one chain; single rows streamed at M = 1 (capped by the chain's latency at ~24 GB/s of
+//    f16 on the dev VM), "tiles" from 2 rows of x up. Bitwise equal to "tiles".
+//  - "tiles": R weight rows x C (<= 4) rows of x per micro-kernel, one chain, blocks of W kept in L2
+//    while all tiles of x pass over them: the fastest at M >= 2; at M = 1 its 8 interleaved rows
+//    are 8 short streams, which the hardware prefetcher tracks badly at small K (40-48% at K = 768).
+// Threads split the weight rows (output columns). The AVX2+FMA+F16C path is picked at run time; the
+// scalar path mirrors each variant's order.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -92,6 +95,47 @@ void TilesRangeScalar(const float* x, int64_t ldx, int c, const void* w, int64_t
   }
 }
 
+// ================================================================= "rows2" variant
+
+constexpr int kRows2MaxX = 4;  // rows of x per pass
+// Like "rows", but every output sums in two accumulator chains (even and odd 8-wide blocks), so
+// a single weight row streams without waiting on one chain's FMA latency (one chain caps a core
+// at 8 weights per FMA latency: ~24 GB/s of f16 on two 3 GHz cores). Tiles of 2+ rows of x use
+// the same order, with x loads shared by the weight rows of a tile.
+
+template <caprese_dtype D>
+void Rows2RangeScalar(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1, float* y,
+                      int64_t ldy) {
+  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
+  for (int64_t n = n0; n < n1; ++n) DotRow2Scalar<D>(x, ldx, c, static_cast<const char*>(w) + n * k * wsize, k, y + n, ldy);
+}
+
+#ifdef CAPRESE_X86
+// One x row: weight rows one after another (one stream per thread). 2 rows: pairs of weight rows
+// (8 accumulators); 3-4 rows: one weight row (6-8 accumulators, x read as memory operands).
+template <caprese_dtype D, int C>
+CAPRESE_AVX2 void Rows2Tiles(const float* x, int64_t ldx, const void* w, int64_t k, int64_t n0, int64_t n1, float* y,
+                             int64_t ldy) {
+  constexpr int R = C == 2 ? 2 : 1;
+  const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
+  const char* wb = static_cast<const char*>(w);
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) DotTile2Avx2<D, R, C>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+  for (; n < n1; ++n) DotTile2Avx2<D, 1, C>(x, ldx, wb + n * k * wsize, k, y + n, ldy);
+}
+
+template <caprese_dtype D>
+CAPRESE_AVX2 void Rows2RangeAvx2(const float* x, int64_t ldx, int c, const void* w, int64_t k, int64_t n0, int64_t n1,
+                                 float* y, int64_t ldy) {
+  switch (c) {
+    case 1: Rows2Tiles<D, 1>(x, ldx, w, k, n0, n1, y, ldy); break;
+    case 2: Rows2Tiles<D, 2>(x, ldx, w, k, n0, n1, y, ldy); break;
+    case 3: Rows2Tiles<D, 3>(x, ldx, w, k, n0, n1, y, ldy); break;
+    default: Rows2Tiles<D, 4>(x, ldx, w, k, n0, n1, y, ldy); break;
+  }
+}
+#endif  // CAPRESE_X86
+
 // ================================================================= dispatch
 
 // Weight rows [n0, n1) against c rows of x (c at most the variant's max_x).
@@ -109,6 +153,14 @@ RangeFn PickRows() {
   if (UseAvx2()) return &RowsRangeAvx2<D>;
 #endif
   return &TilesRangeScalar<D>;  // the scalar path has no stream to save
+}
+
+template <caprese_dtype D>
+RangeFn PickRows2() {
+#ifdef CAPRESE_X86
+  if (UseAvx2()) return &Rows2RangeAvx2<D>;
+#endif
+  return &Rows2RangeScalar<D>;
 }
 
 template <caprese_dtype D>
@@ -130,6 +182,8 @@ RangeFn ByDtype(caprese_dtype d) {
 
 // The first entry is the default; CAPRESE_CPU_MATMUL=<name> picks another (read once).
 constexpr Variant kVariants[] = {
+    {"rows2", kRows2MaxX,
+     &ByDtype<&PickRows2<CAPRESE_DTYPE_F32>, &PickRows2<CAPRESE_DTYPE_F16>, &PickRows2<CAPRESE_DTYPE_BF16>>},
     {"rows", kTilesMaxX,
      &ByDtype<&PickRows<CAPRESE_DTYPE_F32>, &PickRows<CAPRESE_DTYPE_F16>, &PickRows<CAPRESE_DTYPE_BF16>>},
     {"tiles", kTilesMaxX,
@@ -153,7 +207,7 @@ const Variant* SelectedVariant() {
 Status Matmul(ThreadPool& pool, const MatmulArgs& a) {
   const Variant* variant = SelectedVariant();
   if (variant == nullptr)
-    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "CAPRESE_CPU_MATMUL=%s names no CPU matmul variant (rows, tiles)",
+    return Fail(CAPRESE_ERROR_INVALID_ARGUMENT, "CAPRESE_CPU_MATMUL=%s names no CPU matmul variant (rows2, rows, tiles)",
                 std::getenv("CAPRESE_CPU_MATMUL"));
   const RangeFn kernel = variant->pick(a.w_dtype);
   const int64_t max_x = variant->max_x;

@@ -3,8 +3,9 @@
 //
 // Steps: (1) list the neurons to compute ("items": active main neurons, then the extras);
 // THRESHOLD first computes the gate of every neuron for all rows, masks it per row and keeps
-// the union. (2) Each item's gate and up rows are streamed once for all M rows (gate and up
-// share every x load) into its coefficients h[item][m]. (3) The items are cut into parts whose
+// the union. (2) Each item's gate and up rows are streamed once for all M rows into its
+// coefficients h[item][m]: per chunk of items all gate rows, then all up rows (two sequential
+// streams for contiguous rows; gathered rows are prefetched one ahead). (3) The items are cut into parts whose
 // number depends only on the item count; each part adds h·wd of its items, in order, into its own
 // partial y (column blocks sized to L1, rows padded against cache-set conflicts), and the partials
 // are added in part order. So the result is bitwise independent of the thread count.
@@ -34,27 +35,14 @@ inline float Act(float g, bool gelu) {
 // ----------------------------------------------------------------- scalar path
 
 // out_a[r] = x_r · a, out_b[r] = x_r · b (b may be null) for r < m, over d elements with the rows
-// of x `stride` apart; 8 partial sums per product mirror the vector lanes.
+// of x `stride` apart, in dot.h's two-chain order (the AVX2 path's, mirrored).
 template <caprese_dtype D>
 void Dots2Scalar(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b,
                  const void* /*next*/) {
-  for (int r = 0; r < m; ++r) {
-    float sa[8] = {}, sb[8] = {};
-    const float* xr = x + r * stride;
-    const int64_t d8 = d / 8 * 8;
-    for (int64_t i = 0; i < d8; i += 8)
-      for (int l = 0; l < 8; ++l) {
-        sa[l] += xr[i + l] * LoadW<D>(a, i + l);
-        if (b) sb[l] += xr[i + l] * LoadW<D>(b, i + l);
-      }
-    float ta = 0, tb = 0;
-    for (int l = 0; l < 8; ++l) ta += sa[l], tb += sb[l];
-    for (int64_t i = d8; i < d; ++i) {
-      ta += xr[i] * LoadW<D>(a, i);
-      if (b) tb += xr[i] * LoadW<D>(b, i);
-    }
-    out_a[r] = ta;
-    if (b) out_b[r] = tb;
+  for (int r = 0; r < m; r += 4) {
+    const int c = std::min(4, m - r);
+    DotRow2Scalar<D>(x + r * stride, stride, c, a, d, out_a + r, 1);
+    if (b) DotRow2Scalar<D>(x + r * stride, stride, c, b, d, out_b + r, 1);
   }
 }
 
@@ -69,57 +57,32 @@ void AxpyRowsScalar(const float* h, int m, const void* w, int64_t len, int64_t s
 
 // ----------------------------------------------------------------- AVX2 path
 #ifdef CAPRESE_X86
-// C rows of x against rows a and b (b may be null): 2C accumulators, each weight vector
-// converted once and used for all C rows.
-template <caprese_dtype D, int C>
-CAPRESE_AVX2 void Dots2Tile(const float* x, int64_t d, int64_t stride, const void* a, const void* b, float* out_a, float* out_b) {
-  __m256 acc_a[C], acc_b[C];
-  for (int c = 0; c < C; ++c) acc_a[c] = acc_b[c] = _mm256_setzero_ps();
-  const int64_t d8 = d / 8 * 8;
-  if (b) {
-    for (int64_t i = 0; i < d8; i += 8) {
-      const __m256 wa = LoadW8<D>(a, i), wb = LoadW8<D>(b, i);
-      for (int c = 0; c < C; ++c) {
-        const __m256 xv = _mm256_loadu_ps(x + c * stride + i);
-        acc_a[c] = _mm256_fmadd_ps(xv, wa, acc_a[c]);
-        acc_b[c] = _mm256_fmadd_ps(xv, wb, acc_b[c]);
-      }
-    }
-  } else {
-    for (int64_t i = 0; i < d8; i += 8) {
-      const __m256 wa = LoadW8<D>(a, i);
-      for (int c = 0; c < C; ++c) acc_a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * stride + i), wa, acc_a[c]);
-    }
+// Rows of x against one weight row w in tiles of 4 (8 accumulators); the first tile (the pass that
+// reads w from memory) also prefetches `next` when given.
+template <caprese_dtype D>
+CAPRESE_AVX2 void DotsAvx2(const float* x, int m, int64_t d, int64_t stride, const void* w, float* out, const void* next) {
+  int r = 0;
+  for (; r + 4 <= m; r += 4) {
+    if (r == 0 && next != nullptr)
+      DotTile2Avx2<D, 1, 4, true>(x, stride, w, d, out, 1, next);
+    else
+      DotTile2Avx2<D, 1, 4>(x + r * stride, stride, w, d, out + r, 1);
   }
-  for (int c = 0; c < C; ++c) {
-    out_a[c] = FinishDot<D>(acc_a[c], x + c * stride, a, d8, d);
-    if (b) out_b[c] = FinishDot<D>(acc_b[c], x + c * stride, b, d8, d);
+  for (; r < m; ++r) {
+    if (r == 0 && next != nullptr)
+      DotTile2Avx2<D, 1, 1, true>(x, stride, w, d, out, 1, next);
+    else
+      DotTile2Avx2<D, 1, 1>(x + r * stride, stride, w, d, out + r, 1);
   }
 }
 
-// One row of x (decode): row a, then row b, each one sequential stream (two rows read side by
-// side stream measurably slower, as in matmul.cpp), with the row read next prefetched in step
-// (b while a streams, then `next`). The arithmetic per output is Dots2Tile's. More rows: tiles
-// of 4 keep 8 accumulators plus 2 weight vectors in the 16 ymm registers.
+// Row a, then row b: each one sequential stream (two rows read side by side stream measurably
+// slower, as in matmul.cpp), b prefetched while a streams, then `next` while b does.
 template <caprese_dtype D>
 CAPRESE_AVX2 void Dots2Avx2(const float* x, int m, int64_t d, int64_t stride, const void* a, const void* b, float* out_a,
                             float* out_b, const void* next) {
-  if (m == 1) {
-    const void* after_a = b != nullptr ? b : next;
-    if (after_a != nullptr)
-      DotTileAvx2<D, 1, 1, true>(x, stride, a, d, out_a, 1, after_a);
-    else
-      DotTileAvx2<D, 1, 1>(x, stride, a, d, out_a, 1);
-    if (b == nullptr) return;
-    if (next != nullptr)
-      DotTileAvx2<D, 1, 1, true>(x, stride, b, d, out_b, 1, next);
-    else
-      DotTileAvx2<D, 1, 1>(x, stride, b, d, out_b, 1);
-    return;
-  }
-  int r = 0;
-  for (; r + 4 <= m; r += 4) Dots2Tile<D, 4>(x + r * stride, d, stride, a, b, out_a + r, out_b ? out_b + r : nullptr);
-  for (; r < m; ++r) Dots2Tile<D, 1>(x + r * stride, d, stride, a, b, out_a + r, out_b ? out_b + r : nullptr);
+  DotsAvx2<D>(x, m, d, stride, a, out_a, b != nullptr ? b : next);
+  if (b) DotsAvx2<D>(x, m, d, stride, b, out_b, next);
 }
 
 // `next` (may be null): the row piece the caller reads next, prefetched in step with this one.
@@ -233,25 +196,39 @@ Status SparseFfn(ThreadPool& pool, const SparseFfnArgs& a) {
   coef.resize(static_cast<size_t>(n * m));
   const int64_t item_grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, d));
   pool.ParallelFor(n, item_grain, [&](int64_t i0, int64_t i1) {
-    float g[kMaxRows], u[kMaxRows];
-    // The first row item i reads: gathered rows arrive from memory in time only when requested ahead.
-    auto first_row = [&](int64_t i) -> const void* {
+    float u[kMaxRows];
+    // A chunk's gate rows are streamed first (gate pre-activations parked in coef), then its up rows: two
+    // sequential streams one after the other (for ALL and GRIFFIN's compact rows), rather than alternating
+    // between two matrices row by row. Gathered rows get the row read next prefetched in step.
+    auto gate_row = [&](int64_t i) -> const void* {
       const int64_t j = items[i];
-      return j >= h ? eu + (j - h) * row_bytes : (a.selection == CAPRESE_SPARSE_THRESHOLD ? wu : wg) + j * row_bytes;
+      return j >= h ? eu + (j - h) * row_bytes : (a.selection == CAPRESE_SPARSE_THRESHOLD ? nullptr : wg + j * row_bytes);
     };
-    for (int64_t i = i0; i < i1; ++i) {
+    auto up_row = [&](int64_t i) -> const void* {
       const int64_t j = items[i];
+      return j >= h ? nullptr : wu + j * row_bytes;  // extra neurons have no up row (gate = 1)
+    };
+    // Pass 1: gate (or, for an extra neuron, its single row) into coef.
+    for (int64_t i = i0; i < i1; ++i) {
+      const void* row = gate_row(i);
+      if (row == nullptr) continue;
+      const void* next = nullptr;
+      for (int64_t t = i + 1; t < i1 && next == nullptr; ++t) next = gate_row(t);
+      kern.dots2(a.x, m, d, d, row, nullptr, coef.data() + i * m, nullptr, next);
+    }
+    // Pass 2: up rows; coef becomes act(gate) * up (CATS: the masked act(gate) from step 1).
+    for (int64_t i = i0; i < i1; ++i) {
+      const void* row = up_row(i);
+      if (row == nullptr) continue;
+      const void* next = nullptr;
+      for (int64_t t = i + 1; t < i1 && next == nullptr; ++t) next = up_row(t);
+      kern.dots2(a.x, m, d, d, row, nullptr, u, nullptr, next);
       float* hv = coef.data() + i * m;
-      const void* next = i + 1 < i1 ? first_row(i + 1) : nullptr;
-      if (j >= h) {  // extra neuron: gate = 1
-        kern.dots2(a.x, m, d, d, eu + (j - h) * row_bytes, nullptr, hv, nullptr, next);
-      } else if (a.selection == CAPRESE_SPARSE_THRESHOLD) {
-        kern.dots2(a.x, m, d, d, wu + j * row_bytes, nullptr, u, nullptr, next);
+      const int64_t j = items[i];
+      if (a.selection == CAPRESE_SPARSE_THRESHOLD)
         for (int r = 0; r < m; ++r) hv[r] = gate_act[j * m + r] * u[r];
-      } else {
-        kern.dots2(a.x, m, d, d, wg + j * row_bytes, wu + j * row_bytes, g, u, next);
-        for (int r = 0; r < m; ++r) hv[r] = Act(g[r], gelu) * u[r];
-      }
+      else
+        for (int r = 0; r < m; ++r) hv[r] = Act(hv[r], gelu) * u[r];
     }
   });
 
