@@ -28,6 +28,9 @@ TEST(SimGraphs, CaptureRecordsAndReplaysInOrder) {
   ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&staged), n * 4), cudaSuccess);
   std::vector<float> host(n, 1.0f);
   ASSERT_EQ(cudaMemcpy(in, host.data(), n * 4, cudaMemcpyHostToDevice), cudaSuccess);
+  // cudaMalloc does not clear memory (under ASan it is filled with a pattern): zero `out` eagerly, so
+  // "capture did not run the work" is a real check.
+  ASSERT_EQ(cudaMemset(out, 0, n * 4), cudaSuccess);
 
   ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
