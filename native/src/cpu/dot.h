@@ -61,12 +61,9 @@ CAPRESE_AVX2 inline float FinishDot(__m256 acc, const float* x, const void* w, i
 
 // R weight rows (k apart) x C rows of x (ldx apart): out[c * ldo + r]. One accumulator per
 // output, so every output is the same function of its row and x whatever R and C are (a batch
-// of rows gives bitwise the results of single rows). `prefetch` (kPrefetch): a row the caller
-// reads next, requested from memory in step with this one, for gathered rows (sparse FFN) whose
-// address the hardware prefetcher cannot guess.
-template <caprese_dtype D, int R, int C, bool kPrefetch = false>
-CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo,
-                                     const void* prefetch = nullptr) {
+// of rows gives bitwise the results of single rows).
+template <caprese_dtype D, int R, int C>
+CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo) {
   const int64_t wsize = D == CAPRESE_DTYPE_F32 ? 4 : 2;
   const char* wb = static_cast<const char*>(w);
   __m256 acc[R][C];
@@ -74,9 +71,6 @@ CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w,
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   const int64_t k8 = k / 8 * 8;
   for (int64_t i = 0; i < k8; i += 8) {
-    if constexpr (kPrefetch) {
-      if ((i & 15) == 0) _mm_prefetch(static_cast<const char*>(prefetch) + i * wsize, _MM_HINT_T0);
-    }
     __m256 xv[C];
     for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(x + c * ldx + i);
     for (int r = 0; r < R; ++r) {
@@ -91,7 +85,9 @@ CAPRESE_AVX2 inline void DotTileAvx2(const float* x, int64_t ldx, const void* w,
 // The same with two accumulator chains per output (even and odd 8-wide blocks, added before the
 // lane sum): a single streaming row no longer waits on one chain's FMA latency, which caps a core
 // at 8 weights per latency (~12 GB/s of f16 at 3 GHz). Every output is the same function of its
-// row and x whatever R and C are.
+// row and x whatever R and C are. `prefetch` (kPrefetch): a row the caller reads next, requested
+// from memory in step with this one, for gathered rows (sparse FFN) whose address the hardware
+// prefetcher cannot guess.
 template <caprese_dtype D, int R, int C, bool kPrefetch = false>
 CAPRESE_AVX2 inline void DotTile2Avx2(const float* x, int64_t ldx, const void* w, int64_t k, float* out, int64_t ldo,
                                       const void* prefetch = nullptr) {
